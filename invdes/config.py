@@ -1,0 +1,188 @@
+"""Profiles: one frozen dataclass tree per profile (``smoke`` for CI and tests, ``paper`` for the
+paper's settings).
+
+Choose a profile with ``get_profile(name)``; ``name=None`` reads the ``INVDES_PROFILE``
+environment variable and falls back to ``smoke``. Every artifact records the hash of the part of
+the profile it depends on (:func:`config_hash`), so a step reuses a cached result only when its
+configuration is unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+
+PROFILE_ENV = "INVDES_PROFILE"
+PROFILES = ("smoke", "paper")
+
+#: The two data sets of the paper: latent side s gives images of side 32*s.
+DATASETS: dict[str, int] = {"data-i": 3, "data-ii": 2}
+
+#: Target absorptions of Table 1.
+TARGETS: tuple[float, ...] = (0.55, 0.60, 0.65, 0.70, 0.75)
+
+
+@dataclass(frozen=True)
+class MicrostructureConfig:
+    """Gaussian-random-field microstructures (the GAN's training images).
+
+    ``feature_size_px`` is the standard deviation (pixels) of the Gaussian filter applied to
+    white noise; the minority phase (pixel value 1) takes a volume fraction drawn per image from
+    N(volume_fraction, volume_fraction_std), clipped to [0.05, 0.95].
+    """
+
+    size: int = 128
+    volume_fraction: float = 0.31
+    volume_fraction_std: float = 0.04
+    feature_size_px: float = 1.6
+    periodic: bool = True
+
+
+@dataclass(frozen=True)
+class OpticsConfig:
+    """The optical stack that turns a binary image into one absorption number.
+
+    air (superstrate) / patterned film: absorber where pixel=0, inclusion where pixel=1 /
+    substrate (half-space). Unpolarized normal incidence (mean of x and y polarization),
+    absorption in the film averaged uniformly over ``n_wavelengths`` midpoints of the band.
+    Lengths in nanometres.
+    """
+
+    period_nm: float = 640.0
+    thickness_nm: float = 110.0
+    band_nm: tuple[float, float] = (400.0, 650.0)
+    n_wavelengths: int = 8
+    harmonics: tuple[int, int] = (5, 5)
+    formulation: str = "li"
+    absorber: str = "a-Si"
+    inclusion: str = "air"
+    superstrate: str = "air"
+    substrate: str = "glass"
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    """Generator / discriminator training (REFERENCE.md: Adam 5e-4, beta1 0.5, 3 D steps per G)."""
+
+    latent_side: int = 4
+    n_train_images: int = 256
+    iterations: int = 30
+    batch_size: int = 16
+    learning_rate: float = 5e-4
+    beta_1: float = 0.5
+    critic_steps: int = 3
+    collapse_weight: float = 0.03
+    style_weight: float = 0.03
+    feature_extractor: str = "random"
+    checkpoint_every: int = 10
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Data-I / Data-II generation: z ~ U[-1, 1]^(s*s) -> G -> Otsu -> RCWA -> y.
+
+    ``n_samples`` rows per data set, simulated in chunks of ``chunk_size`` rows (the unit of
+    resuming; chunk i draws its latents from ``default_rng([seed, dataset_index, i])``, so
+    changing ``chunk_size`` or ``seed`` changes the data and triggers regeneration).
+    """
+
+    n_samples: int = 24
+    chunk_size: int = 8
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class MDNConfig:
+    """The paper's MDN: four densely connected Dense(16)+BN+ReLU blocks, 40 diagonal Gaussians."""
+
+    n_components: int = 40
+    hidden_units: int = 16
+    n_blocks: int = 4
+    learning_rate: float = 1e-3
+    batch_size: int = 128
+    patience: int = 50
+    max_epochs: int = 20
+    validation_fraction: float = 0.1
+    scale_floor: float = 1e-6
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class BOConfig:
+    """Bayesian optimization in latent space (scikit-optimize, GP-Hedge acquisition)."""
+
+    n_initial: int = 10
+    n_iterations: int = 10
+    acq_func: str = "gp_hedge"
+    acq_optimizer: str = "sampling"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Table 1 protocol: 30 candidates per target, each re-simulated."""
+
+    targets: tuple[float, ...] = TARGETS
+    n_candidates: int = 30
+    best_of_n_max: int = 300
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    microstructure: MicrostructureConfig = field(default_factory=MicrostructureConfig)
+    optics: OpticsConfig = field(default_factory=OpticsConfig)
+    gan: GANConfig = field(default_factory=GANConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    mdn: MDNConfig = field(default_factory=MDNConfig)
+    bo: BOConfig = field(default_factory=BOConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+
+def _smoke() -> Profile:
+    return Profile(
+        name="smoke",
+        optics=OpticsConfig(harmonics=(3, 3), n_wavelengths=4),
+        evaluation=EvaluationConfig(n_candidates=6, best_of_n_max=12),
+    )
+
+
+def _paper() -> Profile:
+    return Profile(
+        name="paper",
+        gan=GANConfig(n_train_images=10_000, iterations=3_000, batch_size=32, checkpoint_every=100),
+        data=DataConfig(n_samples=6_000, chunk_size=200),
+        mdn=MDNConfig(max_epochs=2_000),
+        bo=BOConfig(n_initial=250, n_iterations=400),
+        evaluation=EvaluationConfig(n_candidates=30, best_of_n_max=300),
+    )
+
+
+_BUILDERS = {"smoke": _smoke, "paper": _paper}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Return the profile ``name`` (``smoke`` or ``paper``); ``None`` reads ``$INVDES_PROFILE``."""
+    if name is None:
+        name = os.environ.get(PROFILE_ENV, "smoke") or "smoke"
+    key = str(name).strip().lower()
+    if key not in _BUILDERS:
+        raise ValueError(f"unknown profile {name!r}: allowed profiles are {', '.join(PROFILES)}")
+    return _BUILDERS[key]()
+
+
+def to_dict(config) -> dict:
+    """A JSON-ready dict of a config dataclass (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def config_hash(*configs) -> str:
+    """A short, stable hash of one or more config dataclasses (or plain JSON-able values)."""
+    parts = [to_dict(c) if dataclasses.is_dataclass(c) else c for c in configs]
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
