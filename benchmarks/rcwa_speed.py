@@ -73,7 +73,8 @@ def main() -> None:
     try:
         import grcwa
     except ImportError:
-        raise SystemExit("grcwa is needed for this benchmark: pip install grcwa==0.1.2 autograd") from None
+        msg = "grcwa is needed for this benchmark: pip install grcwa==0.1.2 autograd"
+        raise SystemExit(msg) from None
     grcwa.set_backend("numpy")
 
     cfg = get_profile("paper").optics
