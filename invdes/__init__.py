@@ -1,8 +1,8 @@
-"""invdes: deep-learning inverse design of two-phase microstructures for a target optical absorption.
+"""invdes: deep-learning inverse design of two-phase microstructures for a target absorption.
 
 Modules, one concept each:
 
-- :mod:`invdes.config`          profiles (``smoke``, ``paper``): one frozen dataclass tree per profile
+- :mod:`invdes.config`          profiles (``smoke``, ``paper``), one frozen dataclass tree each
 - :mod:`invdes.artifacts`       artifact cache with provenance, atomic writes, config hashing
 - :mod:`invdes.microstructure`  Gaussian-random-field binary images and their statistics
 - :mod:`invdes.materials`       dispersive permittivities (a-Si, SiO2, ...)

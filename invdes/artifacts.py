@@ -148,3 +148,27 @@ class Timer:
 
     def __exit__(self, *exc) -> None:
         self.seconds = time.perf_counter() - self._start
+
+
+def cached_arrays(profile: str, step: str, configs: dict, compute, *, seed: int | None = None,
+                  force: bool = False) -> dict:
+    """Return the arrays of ``<root>/<profile>/<step>/arrays.npz``, recomputing them with
+    ``compute() -> dict[str, np.ndarray]`` when absent, unreadable, ``force``d, or recorded
+    under a different config. Writes the arrays and their provenance atomically."""
+    import numpy as np
+
+    directory = artifact_dir(profile, step)
+    path = directory / "arrays.npz"
+    if not force and is_current(directory, configs, required=("arrays.npz",)):
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError):
+            pass  # unreadable: recompute below
+    with Timer() as timer:
+        arrays = compute()
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+    write_provenance(directory, provenance(configs, seed=seed, wall_time_s=timer.seconds))
+    return arrays

@@ -67,8 +67,17 @@ def gaussian_random_field(
 def threshold_to_volume_fraction(fields: np.ndarray, volume_fractions) -> np.ndarray:
     """Binary images (uint8) whose phase 1 is the largest ``round(vf * h * w)`` field values."""
     fields = np.asarray(fields)
+    if fields.ndim == 2:
+        fields = fields[None]
+    if fields.ndim != 3 or fields.size == 0:
+        raise ValueError(f"fields must have shape (n, h, w) or (h, w); got shape {fields.shape}")
     n, h, w = fields.shape
-    vf = np.broadcast_to(np.asarray(volume_fractions, dtype=float), (n,))
+    vf_in = np.asarray(volume_fractions, dtype=float)
+    if vf_in.ndim > 1 or vf_in.size not in (1, n):
+        raise ValueError(
+            f"volume_fractions must be a scalar or have shape ({n},); got shape {vf_in.shape}"
+        )
+    vf = np.broadcast_to(vf_in.reshape(-1), (n,))
     if np.any((vf < 0) | (vf > 1)) or not np.all(np.isfinite(vf)):
         raise ValueError("volume fractions must lie in [0, 1]")
     counts = np.rint(vf * h * w).astype(int)
@@ -108,6 +117,11 @@ def two_point_correlation(images: np.ndarray, max_radius: int | None = None) -> 
     n, h, w = arr.shape
     if max_radius is None:
         max_radius = min(h, w) // 2
+    largest = int(np.rint(np.hypot(h // 2, w // 2)))
+    if not 0 <= int(max_radius) <= largest:
+        raise ValueError(f"max_radius must lie in [0, {largest}] for {h}x{w} images; "
+                         f"got {max_radius}")
+    max_radius = int(max_radius)
     f = np.fft.rfft2(arr)
     auto = np.fft.irfft2(f * np.conj(f), s=(h, w)) / (h * w)  # (n, h, w)
     dy = np.minimum(np.arange(h), h - np.arange(h))

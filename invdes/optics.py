@@ -172,3 +172,43 @@ def plot_spectrum(spectrum: Spectrum, title: str | None = None):
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
+
+
+def convergence_study(image, config: OpticsConfig, harmonics: list[int],
+                      formulations=("li", "laurent"), wavelengths=None) -> dict:
+    """Unpolarized absorption against the truncation m (orders -m..m in x and y).
+
+    Returns arrays: ``harmonics`` (k,), ``wavelengths_nm`` (w,), and for each formulation f
+    ``absorption_<f>`` (k, w) and ``seconds_<f>`` (k,) (solve time per wavelength, both
+    polarizations). Used for the convergence figure of chapter 2.
+    """
+    import time
+    from dataclasses import replace
+
+    from threadpoolctl import threadpool_limits
+
+    img = check_binary_image(image)
+    wls = wavelengths_nm(config) if wavelengths is None else np.asarray(wavelengths, float)
+    out: dict[str, np.ndarray] = {"harmonics": np.asarray(harmonics), "wavelengths_nm": wls}
+    with threadpool_limits(limits=1):
+        for f in formulations:
+            a = np.empty((len(harmonics), wls.size))
+            sec = np.empty(len(harmonics))
+            for i, m in enumerate(harmonics):
+                cfg = replace(config, harmonics=(m, m), formulation=f)
+                t0 = time.perf_counter()
+                for j, wl in enumerate(wls):
+                    a[i, j] = _single_wavelength_absorption(img, cfg, wl)
+                sec[i] = (time.perf_counter() - t0) / wls.size
+            out[f"absorption_{f}"], out[f"seconds_{f}"] = a, sec
+    return out
+
+
+def _single_wavelength_absorption(img: np.ndarray, config: OpticsConfig, wl: float) -> float:
+    eps_grid = np.where(img.astype(bool), permittivity(config.inclusion, wl),
+                        permittivity(config.absorber, wl))
+    r, t = rcwa.stack_reflectance_transmittance(
+        [rcwa.Layer(eps_grid, config.thickness_nm)], wavelength=wl, period=config.period_nm,
+        harmonics=config.harmonics, eps_in=permittivity(config.superstrate, wl),
+        eps_out=permittivity(config.substrate, wl), formulation=config.formulation)
+    return float((1.0 - r - t).mean())
