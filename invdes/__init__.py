@@ -12,4 +12,9 @@ Modules, one concept each:
 - :mod:`invdes.mdn`             the mixture density network (Keras 3 + TFP)
 """
 
+import os as _os
+
+# TensorFlow's C++ start-up chatter (CUDA probing on CPU-only machines) hides real messages.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 __version__ = "0.1.0"

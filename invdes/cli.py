@@ -1,4 +1,4 @@
-"""Command line: ``invdes simulate IMAGE`` (more subcommands join as the pipeline grows).
+"""Command line: ``invdes simulate``, ``invdes design`` and ``invdes reproduce``.
 
 Errors in what the user gave (bad file, bad value) print one line ``invdes: error: ...`` and
 exit with status 2; no traceback.
@@ -83,9 +83,90 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_table(result) -> None:
+    verified = result.absorption is not None
+    print(f"{result.method} candidates for target {result.target} on {result.dataset} "
+          f"(profile {result.profile}, seed {result.seed})")
+    head = f"{'rank':>4}  {'absorption':>10}  {'REP %':>7}  {'vol. frac.':>10}"
+    print(head if verified else f"{'#':>4}  {'vol. frac.':>10}   (not simulated: --no-verify)")
+    for row in result.rows():
+        if verified:
+            print(f"{row['rank']:>4}  {row['absorption']:>10.5f}  {row['rep_pct']:>7.3f}  "
+                  f"{row['volume_fraction']:>10.4f}")
+        else:
+            print(f"{row['rank']:>4}  {row['volume_fraction']:>10.4f}")
+    t = result.timings_s
+    print("time: " + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in t.items()))
+
+
+def cmd_design(args: argparse.Namespace) -> int:
+    import json
+    import warnings
+
+    from invdes.artifacts import ArtifactError
+    from invdes.design import TargetRangeWarning, check_target, design, write_design
+
+    try:
+        target = check_target(args.target)
+        if args.n < 1:
+            raise ValueError(f"--n must be >= 1; got {args.n}")
+        if args.out is not None:
+            out = Path(args.out)
+            if out.exists() and not out.is_dir():
+                raise ValueError(f"--out {out} exists and is not a folder")
+            parent = out.parent if str(out.parent) else Path(".")
+            if not parent.is_dir():
+                raise ValueError(f"--out {out}: parent folder {parent} does not exist")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TargetRangeWarning)
+            result = design(target, dataset=args.dataset, n=args.n, method=args.method,
+                            seed=args.seed, verify=not args.no_verify, profile=args.profile,
+                            progress=not args.json)
+        for w in caught:
+            if issubclass(w.category, TargetRangeWarning):
+                print(f"invdes: warning: {w.message}", file=sys.stderr)
+        if args.out is not None:
+            write_design(result, args.out)
+    except (ValueError, ArtifactError) as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps(result.summary(), indent=2))
+    else:
+        _print_table(result)
+        if args.out is not None:
+            print(f"written to {args.out}: candidate_*.png/.npy, contact_sheet.png, "
+                  "summary.csv, summary.json")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    import logging
+
+    from invdes.artifacts import ArtifactError
+    from invdes.pipeline import parse_steps, reproduce
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        steps = parse_steps(args.steps)
+        timings = reproduce(args.profile, steps, force=args.force, n_jobs=args.n_jobs)
+    except (ValueError, ArtifactError) as exc:
+        raise UsageError(str(exc)) from None
+    for step, sec in timings.items():
+        print(f"{step:>10}: {sec:9.1f} s")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number; got {text!r}") from None
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="invdes", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="invdes", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("simulate", help="absorption of one binary image (PNG or .npy)")
     p.add_argument("image", help="binary image: PNG (black=absorber, white=inclusion) or .npy")
@@ -93,7 +174,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=PROFILES, default=None,
                    help="settings profile (default: $INVDES_PROFILE or smoke)")
     p.set_defaults(func=cmd_simulate)
+
+    from invdes.config import DATASETS
+    from invdes.design import DESIGN_METHODS
+
+    p = sub.add_parser("design", help="candidate microstructures for a target absorption")
+    p.add_argument("--target", required=True, help="target absorption, strictly in (0, 1)")
+    p.add_argument("--dataset", default="data-ii", choices=list(DATASETS),
+                   help="Data-I (3x3 latent, 96x96) or Data-II (2x2 latent, 64x64)")
+    p.add_argument("--n", type=_positive_int, default=30, help="number of candidates (>= 1)")
+    p.add_argument("--method", default="gan-mdn", choices=DESIGN_METHODS)
+    p.add_argument("--seed", type=_positive_int, default=0)
+    p.add_argument("--out", metavar="DIR", help="write candidates and summaries into DIR")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the RCWA re-simulation (candidates are not ranked)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--profile", choices=PROFILES, default="paper",
+                   help="whose trained models to use (default: paper, the committed artifacts)")
+    p.set_defaults(func=cmd_design)
+
+    p = sub.add_parser("reproduce", help="run the pipeline with the artifact cache")
+    p.add_argument("--profile", choices=PROFILES, default=None,
+                   help="settings profile (default: $INVDES_PROFILE or smoke)")
+    p.add_argument("--steps", default=None,
+                   help="comma-separated subset of gan,data,mdn,baselines,evaluate (default all)")
+    p.add_argument("--force", action="store_true", help="recompute even when artifacts match")
+    p.add_argument("--n-jobs", type=_positive_int, default=None,
+                   help="simulation processes (default: all CPUs)")
+    p.set_defaults(func=cmd_reproduce)
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line (exit status 2), without the usage."""
+
+    def error(self, message: str):  # noqa: D102
+        self.exit(2, f"invdes: error: {message}\n")
 
 
 def main(argv: list[str] | None = None) -> int:

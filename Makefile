@@ -1,0 +1,56 @@
+# invdes: build the book and run the tests (GNU make).
+#
+#   make book   execute every notebook (profile $$INVDES_PROFILE, default paper) and build
+#               the Jupyter Book into _build/html/index.html
+#   make test   ruff, unit tests and notebooks, all in the smoke profile
+#   make venv   create .venv (once) and install the package with its dev extra
+#   make clean  remove the book build and tool caches (keeps .venv and artifacts/)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Written after a successful install; older than pyproject.toml means "reinstall".
+STAMP := $(VENV)/.invdes-install.stamp
+
+.PHONY: help venv test lint book clean
+
+help:
+	@echo "make book   build the Jupyter Book (executes notebooks; INVDES_PROFILE, default paper)"
+	@echo "make test   lint, unit tests and notebooks in the smoke profile"
+	@echo "make venv   create .venv and install invdes with the dev extra"
+	@echo "make clean  remove _build and tool caches"
+
+venv: $(STAMP)
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "error: neither python3.11 nor python3 found on PATH" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $@
+
+# Lint only the folders that exist (benchmarks/ may be absent in a fresh clone).
+LINT_DIRS := $(wildcard invdes tests benchmarks)
+
+lint: venv
+	$(BIN)/ruff check $(LINT_DIRS)
+
+# pytest exit code 5 means "no tests collected" (no notebooks): not a failure.
+test: lint
+	INVDES_PROFILE=smoke $(BIN)/pytest tests
+	INVDES_PROFILE=smoke $(BIN)/pytest --nbval-lax notebooks/ || test $$? -eq 5
+
+book: venv
+	INVDES_PROFILE=$${INVDES_PROFILE:-paper} $(BIN)/jupyter-book build .
+	@echo "book: $(CURDIR)/_build/html/index.html"
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -path ./$(VENV) -prune -o -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +

@@ -1,0 +1,203 @@
+"""Inverse design for one target absorption: ``invdes design``.
+
+:func:`design` samples candidates from a trained inverse model, re-simulates each one with the
+RCWA (unless ``verify=False``), ranks them by REP and returns a :class:`DesignResult`;
+:func:`write_design` writes every candidate (PNG and .npy), a contact sheet and a CSV/JSON
+summary into a folder, atomically (a temporary folder renamed at the end).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from invdes import artifacts
+from invdes.config import DATASETS, Profile, get_profile
+
+DESIGN_METHODS = ("gan-mdn", "pca-mdn", "direct-mdn", "random-latent")
+
+
+class TargetRangeWarning(UserWarning):
+    """The target lies outside the absorption range seen in training."""
+
+
+@dataclass
+class DesignResult:
+    """Candidates ranked by REP (best first when verified; sampling order otherwise)."""
+
+    target: float
+    dataset: str
+    method: str
+    profile: str
+    seed: int
+    images: np.ndarray  # (n, h, w) uint8
+    z: np.ndarray | None  # (n, d) latents for latent methods
+    absorption: np.ndarray | None  # (n,) simulated, None without verification
+    rep: np.ndarray | None  # (n,) |y - target| / target
+    volume_fraction: np.ndarray  # (n,)
+    timings_s: dict = field(default_factory=dict)
+    training_range: tuple[float, float] | None = None
+
+    def rows(self) -> list[dict]:
+        out = []
+        for i in range(len(self.images)):
+            out.append({
+                "rank": i + 1,
+                "absorption": None if self.absorption is None else float(self.absorption[i]),
+                "rep_pct": None if self.rep is None else float(100 * self.rep[i]),
+                "volume_fraction": float(self.volume_fraction[i]),
+                "file": f"candidate_{i + 1:03d}.png",
+            })
+        return out
+
+    def summary(self) -> dict:
+        return {"target": self.target, "dataset": self.dataset, "method": self.method,
+                "profile": self.profile, "seed": self.seed, "n": int(len(self.images)),
+                "verified": self.absorption is not None, "timings_s": self.timings_s,
+                "training_range": self.training_range, "candidates": self.rows()}
+
+
+def check_target(target) -> float:
+    try:
+        value = float(target)
+    except (TypeError, ValueError):
+        raise ValueError(f"target must be a number in (0, 1); got {target!r}") from None
+    if not math.isfinite(value) or not 0.0 < value < 1.0:
+        raise ValueError(f"target must be an absorption strictly between 0 and 1; got {target}")
+    return value
+
+
+def training_range(profile: Profile, dataset: str) -> tuple[float, float] | None:
+    """(min, max) of the absorption in the data set the models were trained on."""
+    from invdes.pipeline import models_dir
+
+    prov = artifacts.read_provenance(models_dir(profile.name, dataset))
+    rng = (prov or {}).get("y_range")
+    return (float(rng[0]), float(rng[1])) if rng else None
+
+
+def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "gan-mdn",
+           seed: int = 0, verify: bool = True, profile: Profile | str | None = "paper",
+           n_jobs: int | None = None, progress: bool = True) -> DesignResult:
+    """Sample ``n`` candidates for ``target`` and (by default) rank them by simulated REP."""
+    target = check_target(target)
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
+    if method not in DESIGN_METHODS:
+        raise ValueError(f"unknown method {method!r}; allowed: {', '.join(DESIGN_METHODS)}")
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a whole number >= 1; got {n}")
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    from invdes import pipeline
+    from invdes.baselines import random_latent_candidates
+
+    timings = {}
+    t0 = time.perf_counter()
+    generator = pipeline.generator_for(profile)
+    models = {} if method == "random-latent" else pipeline.load_models(profile, dataset)
+    timings["load_s"] = time.perf_counter() - t0
+    y_range = training_range(profile, dataset)
+    if y_range and not y_range[0] <= target <= y_range[1]:
+        warnings.warn(f"target {target} lies outside the absorption range seen in training for "
+                      f"{dataset} ({y_range[0]:.4f} to {y_range[1]:.4f}); candidates may miss it",
+                      TargetRangeWarning, stacklevel=2)
+    t0 = time.perf_counter()
+    z = None
+    if method == "gan-mdn":
+        z, images = models["gan-mdn"].sample(target, int(n), seed)
+    elif method == "random-latent":
+        z = random_latent_candidates(DATASETS[dataset] ** 2, int(n), seed)
+        images = generator.generate(z)
+    else:
+        images = models[method].sample(target, int(n), seed)
+    images = np.asarray(images, np.uint8)
+    timings["generation_s"] = time.perf_counter() - t0
+    vf = images.reshape(len(images), -1).mean(axis=1)
+    absorption = rep = None
+    order = np.arange(len(images))
+    if verify:
+        t0 = time.perf_counter()
+        absorption = pipeline.simulator_for(profile, n_jobs=n_jobs, progress=progress)(images)
+        timings["simulation_s"] = time.perf_counter() - t0
+        rep = np.abs(absorption - target) / target
+        order = np.argsort(rep, kind="stable")
+        absorption, rep = absorption[order], rep[order]
+    return DesignResult(target=target, dataset=dataset, method=method, profile=profile.name,
+                        seed=seed, images=images[order],
+                        z=None if z is None else np.asarray(z)[order], absorption=absorption,
+                        rep=rep, volume_fraction=vf[order], timings_s=timings,
+                        training_range=y_range)
+
+
+def contact_sheet(result: DesignResult, ncols: int = 6):
+    """A grid of every candidate with its rank, absorption and REP."""
+    from matplotlib.figure import Figure
+
+    n = len(result.images)
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(1.7 * ncols, 1.9 * nrows))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    for i, row in enumerate(result.rows()):
+        axes[i].imshow(result.images[i], cmap="gray_r", interpolation="nearest")
+        label = f"#{row['rank']}"
+        if row["absorption"] is not None:
+            label += f" A={row['absorption']:.4f}\nREP {row['rep_pct']:.2f}%"
+        axes[i].set_title(label, fontsize=7)
+    fig.suptitle(f"{result.method} candidates for target {result.target} ({result.dataset})",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def write_design(result: DesignResult, out_dir: str | os.PathLike) -> Path:
+    """Write candidates, contact sheet and summary into ``out_dir`` (created or replaced
+    atomically: files appear only when all of them were written)."""
+    from PIL import Image
+
+    out = Path(out_dir)
+    parent = out.parent if str(out.parent) else Path(".")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output path {out} exists and is not a folder")
+    if not parent.exists():
+        raise ValueError(f"cannot write into {out}: its parent folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise ValueError(f"cannot write into {out}: permission denied")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        for i, row in enumerate(result.rows()):
+            Image.fromarray((255 * result.images[i]).astype(np.uint8)).save(tmp / row["file"])
+            np.save(tmp / row["file"].replace(".png", ".npy"), result.images[i])
+        contact_sheet(result).savefig(tmp / "contact_sheet.png", dpi=110)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(result.rows()[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(result.rows())
+        (tmp / "summary.csv").write_text(buf.getvalue())
+        (tmp / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+        if result.z is not None:
+            np.save(tmp / "latents.npy", result.z)
+        if out.exists():
+            backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
+            os.replace(out, backup / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out

@@ -1,0 +1,448 @@
+"""The whole chain, step by step, with the artifact cache: ``invdes reproduce``.
+
+Steps (each reuses its artifact when the recorded config matches, recomputes otherwise or when
+forced, and can be interrupted and rerun without losing finished work):
+
+- ``gan``        train the GAN (:func:`invdes.gan.train_gan`, checkpointed)
+- ``data``       Data-I and Data-II (:func:`invdes.data.run`, chunked and resumable)
+- ``mdn``        fit the inverse models on each data set: GAN-MDN (MDN y -> z), PCA-MDN and
+                 the direct MDN (y -> pixels); saved under ``<profile>/models/<dataset>/``
+- ``baselines``  Bayesian optimization per data set and target (resumable per target)
+- ``evaluate``   Table 1, best-of-N curves, Figures 2 and 3 (every candidate re-simulated;
+                 each (data set, method, target) cell cached on its own)
+
+Simulations run in ``n_jobs`` processes with one BLAS thread each. The generator used for data,
+BO and candidates is the TensorFlow-free :class:`invdes.gan_numpy.NumpyGenerator`, which gives
+the same images as the Keras model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from invdes import artifacts
+from invdes.config import DATASETS, Profile, get_profile
+
+log = logging.getLogger("invdes.pipeline")
+
+STEPS = ("gan", "data", "mdn", "baselines", "evaluate")
+MDN_METHODS = ("gan-mdn", "pca-mdn", "direct-mdn")
+NULL_METHODS = ("random-latent", "lookup")
+METHODS = MDN_METHODS + NULL_METHODS
+#: Methods whose best-of-N curve is computed from a pool of ``best_of_n_max`` candidates.
+POOL_METHODS = ("gan-mdn", "pca-mdn")
+
+
+def _profile(profile: Profile | str | None) -> Profile:
+    return profile if isinstance(profile, Profile) else get_profile(profile)
+
+
+def upstream_configs(profile: Profile, step: str) -> dict:
+    """The configs a step's artifact depends on (its own and everything upstream)."""
+    configs = {"microstructure": profile.microstructure, "gan": profile.gan}
+    if step in ("data", "mdn", "baselines", "evaluate"):
+        configs.update(optics=profile.optics, data=profile.data)
+    if step in ("mdn", "evaluate"):
+        configs["mdn"] = profile.mdn
+    if step in ("baselines", "evaluate"):
+        configs["bo"] = profile.bo
+    if step == "evaluate":
+        configs["evaluation"] = profile.evaluation
+    return configs
+
+
+def generator_for(profile: Profile):
+    """The profile's trained generator, TensorFlow-free."""
+    from invdes.gan_numpy import NumpyGenerator
+
+    return NumpyGenerator.from_profile(profile.name)
+
+
+def simulator_for(profile: Profile, n_jobs: int | None = None, progress: bool = False):
+    """``simulate(images) -> y`` with the profile's optics."""
+    from invdes.optics import absorption
+
+    def simulate(images, **kwargs):
+        kwargs.setdefault("n_jobs", n_jobs)
+        kwargs.setdefault("progress", progress)
+        return absorption(images, profile.optics, **kwargs)
+
+    return simulate
+
+
+# ----------------------------------------------------------------------------- gan, data
+
+
+def step_gan(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
+    from invdes.gan import train_gan
+
+    train_gan(profile, force=force)
+
+
+def step_data(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
+    from invdes import data
+
+    data.run(profile, force=force, n_jobs=n_jobs, generator=generator_for(profile))
+
+
+# ----------------------------------------------------------------------------- models
+
+MODEL_FILES = {"gan-mdn": "gan-mdn", "pca-mdn": "pca-mdn", "direct-mdn": "direct-mdn"}
+
+
+def models_dir(profile_name: str, dataset: str) -> Path:
+    return artifacts.artifact_dir(profile_name, f"models/{dataset}")
+
+
+def direct_mdn_config(profile: Profile):
+    """The direct MDN (y -> every pixel) has K (1 + 2 h w) outputs (737k for Data-I), so an
+    epoch costs about a thousand times the GAN-MDN's; its epochs are capped."""
+    return replace(profile.mdn, max_epochs=min(profile.mdn.max_epochs,
+                                               profile.evaluation.direct_mdn_max_epochs))
+
+
+def step_mdn(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
+    from invdes.baselines import PCAMDN, DirectMDN
+    from invdes.data import load_dataset
+    from invdes.mdn import MDN
+
+    configs = upstream_configs(profile, "mdn")
+    for name, side in DATASETS.items():
+        out = models_dir(profile.name, name)
+        if not force and artifacts.is_current(out, configs, required=tuple(MODEL_FILES.values())):
+            log.info("mdn: %s models are current, reused", name)
+            continue
+        ds = load_dataset(name, profile, verify=0)
+        timings = {}
+        with artifacts.Timer() as t:
+            MDN.from_config(profile.mdn).fit(ds.y, ds.z).save(out / MODEL_FILES["gan-mdn"])
+        timings["gan-mdn"] = t.seconds
+        with artifacts.Timer() as t:
+            PCAMDN(side * side, profile.mdn).fit(ds.x, ds.y).save(out / MODEL_FILES["pca-mdn"])
+        timings["pca-mdn"] = t.seconds
+        with artifacts.Timer() as t:
+            DirectMDN(direct_mdn_config(profile)).fit(ds.x, ds.y).save(
+                out / MODEL_FILES["direct-mdn"])
+        timings["direct-mdn"] = t.seconds
+        artifacts.write_provenance(out, artifacts.provenance(
+            configs, seed=profile.mdn.seed, wall_time_s=sum(timings.values()),
+            training_s=timings, n_train=len(ds),
+            y_range=[float(ds.y.min()), float(ds.y.max())]))
+        log.info("mdn: %s models trained in %.1f s", name, sum(timings.values()))
+
+
+def load_models(profile: Profile, dataset: str) -> dict:
+    """{method: fitted model} for the MDN methods of ``dataset`` (ArtifactError if stale)."""
+    from invdes.baselines import GANMDN, PCAMDN, DirectMDN
+    from invdes.mdn import MDN
+
+    out = models_dir(profile.name, dataset)
+    if not artifacts.is_current(out, upstream_configs(profile, "mdn"),
+                                required=tuple(MODEL_FILES.values())):
+        raise artifacts.ArtifactError(
+            f"the inverse models in {out} are missing or were trained with another config; "
+            f"rebuild them with: {artifacts.rebuild_command(profile.name, 'mdn')}")
+    return {
+        "gan-mdn": GANMDN.from_mdn(generator_for(profile), MDN.load(out / "gan-mdn")),
+        "pca-mdn": PCAMDN.load(out / "pca-mdn"),
+        "direct-mdn": DirectMDN.load(out / "direct-mdn"),
+    }
+
+
+# ----------------------------------------------------------------------------- BO
+
+
+def bo_dir(profile_name: str, dataset: str) -> Path:
+    return artifacts.artifact_dir(profile_name, f"bo/{dataset}")
+
+
+def bo_state_path(profile_name: str, dataset: str, target: float) -> Path:
+    return bo_dir(profile_name, dataset) / f"target_{target:.2f}.npz"
+
+
+def _bo_task(profile_name: str, dataset: str, target: float) -> dict:
+    from threadpoolctl import threadpool_limits
+
+    from invdes.baselines import run_bo
+
+    profile = get_profile(profile_name)
+    generator = generator_for(profile)
+    simulate = simulator_for(profile, n_jobs=1)
+    with threadpool_limits(limits=1):
+        res = run_bo(lambda z: simulate(generator.generate(z)), DATASETS[dataset] ** 2, target,
+                     profile.bo, state_path=bo_state_path(profile_name, dataset, target),
+                     progress=False)
+    return {"dataset": dataset, "target": target, "rep_best": res.rep_best,
+            "wall_time_s": res.wall_time_s}
+
+
+def step_baselines(profile: Profile, *, force: bool = False, n_jobs: int | None = None,
+                   datasets=tuple(DATASETS), targets=None) -> None:
+    """Bayesian optimization for every (data set, target), in parallel processes."""
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    from invdes.optics import default_n_jobs
+
+    configs = upstream_configs(profile, "baselines")
+    targets = profile.evaluation.targets if targets is None else targets
+    for name in datasets:
+        folder = bo_dir(profile.name, name)
+        prov = artifacts.read_provenance(folder)
+        if force or (prov is not None and prov.get("config_hash")
+                     != artifacts.expected_hash(configs)):
+            for f in folder.glob("target_*.npz"):
+                f.unlink()  # another config (or forced): start these runs again
+        artifacts.write_provenance(folder, artifacts.provenance(
+            configs, seed=profile.bo.seed, wall_time_s=0.0, note="per-target records in *.npz"))
+    tasks = [(name, t) for name in datasets for t in targets]
+    n_jobs = min(len(tasks), default_n_jobs() if n_jobs is None else n_jobs)
+    results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+        delayed(_bo_task)(profile.name, name, t) for name, t in tasks)
+    for res in tqdm(results, total=len(tasks), desc="BO runs", unit="run"):
+        log.info("BO %s target %.2f: best REP %.3f %% in %.0f s", res["dataset"], res["target"],
+                 100 * res["rep_best"], res["wall_time_s"])
+
+
+def load_bo_results(profile: Profile, dataset: str) -> dict:
+    """{target: BOResult} of the finished or partial runs present."""
+    from invdes.baselines import load_bo_result
+
+    out = {}
+    for t in profile.evaluation.targets:
+        path = bo_state_path(profile.name, dataset, t)
+        if path.exists():
+            out[t] = load_bo_result(path)
+    return out
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+def evaluate_dir(profile_name: str) -> Path:
+    return artifacts.artifact_dir(profile_name, "evaluate")
+
+
+def _cell_path(profile_name: str, dataset: str, method: str, target: float) -> Path:
+    return evaluate_dir(profile_name) / "cells" / f"{dataset}_{method}_{target:.2f}.npz"
+
+
+def candidates(method: str, models: dict, ds, target: float, n: int, seed: int, generator):
+    """``(images, z_or_None, generation_s)``: n candidates of ``method`` for ``target``."""
+    from invdes.baselines import lookup_candidates, random_latent_candidates
+
+    t0 = time.perf_counter()
+    z = None
+    if method == "gan-mdn":
+        z, images = models["gan-mdn"].sample(target, n, seed)
+    elif method in ("pca-mdn", "direct-mdn"):
+        images = models[method].sample(target, n, seed)
+    elif method == "random-latent":
+        z = random_latent_candidates(ds.z.shape[1], n, seed)
+        images = generator.generate(z)
+    elif method == "lookup":
+        idx = lookup_candidates(ds.y, target, n)
+        images, z = ds.x[idx], ds.z[idx]
+    else:
+        raise ValueError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}")
+    return np.asarray(images, np.uint8), z, time.perf_counter() - t0
+
+
+def evaluate_cell(profile: Profile, dataset: str, method: str, target: float, *, models, ds,
+                  generator, simulate, force: bool = False) -> dict:
+    """Candidates of one (data set, method, target), simulated; cached in ``cells/``."""
+    path = _cell_path(profile.name, dataset, method, target)
+    if path.exists() and not force:
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}
+        except (OSError, ValueError):
+            log.warning("evaluate: unreadable cell %s, recomputed", path)
+    ev = profile.evaluation
+    seed = ev.seed + 1000 * list(DATASETS).index(dataset) + int(round(100 * target))
+    images, z, gen_s = candidates(method, models, ds, target, ev.n_candidates, seed, generator)
+    if method in POOL_METHODS and ev.best_of_n_max > ev.n_candidates:
+        more, z_more, _ = candidates(method, models, ds, target,
+                                     ev.best_of_n_max - ev.n_candidates, seed + 7, generator)
+        images = np.concatenate([images, more])
+        z = None if z is None else np.concatenate([z, z_more])
+    t0 = time.perf_counter()
+    y_hat = np.asarray(simulate(images), float)
+    sim_s = time.perf_counter() - t0
+    cell = {"y_hat": y_hat, "images": images, "generation_s": np.float64(gen_s),
+            "simulation_s": np.float64(sim_s * ev.n_candidates / len(images))}
+    if z is not None:
+        cell["z"] = np.asarray(z, np.float32)
+    with artifacts.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **cell)
+    return cell
+
+
+def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
+    """Table 1 (CSV per data set), best-of-N curves, Figures 2 and 3 (PNG)."""
+    from tqdm.auto import tqdm
+
+    from invdes import evaluate as E
+    from invdes.data import load_dataset
+
+    configs = upstream_configs(profile, "evaluate")
+    out = evaluate_dir(profile.name)
+    prov = artifacts.read_provenance(out)
+    stale = prov is not None and prov.get("config_hash") != artifacts.expected_hash(configs)
+    if force or stale:
+        for f in (out / "cells").glob("*.npz"):
+            f.unlink()
+    ev = profile.evaluation
+    generator = generator_for(profile)
+    simulate = simulator_for(profile, n_jobs=n_jobs)
+    with artifacts.Timer() as timer:
+        curves, best_designs, random_images, bo_results = {}, {}, {}, {}
+        for name in DATASETS:
+            ds = load_dataset(name, profile, verify=0)
+            models = load_models(profile, name)
+            rows = []
+            cells = [(m, t) for m in METHODS for t in ev.targets]
+            for method, target in tqdm(cells, desc=f"evaluate {name}", unit="cell"):
+                cell = evaluate_cell(profile, name, method, target, models=models, ds=ds,
+                                     generator=generator, simulate=simulate)
+                k = ev.n_candidates
+                result = E.evaluate_candidates(cell["images"][:k], target,
+                                               lambda _x, y=cell["y_hat"][:k]: y,
+                                               train_images=ds.x)
+                result["simulation_s"] = float(cell["simulation_s"])
+                rows.append(E.table1_row(name, method, result, float(cell["generation_s"])))
+                if method in POOL_METHODS:
+                    curves[(name, method, target)] = E.best_of_n_curve(
+                        E.rep(cell["y_hat"], target), n_max=len(cell["y_hat"]))
+                if method == "gan-mdn":
+                    i = int(np.argmin(E.rep(cell["y_hat"][:k], target)))
+                    best_designs[(name, target)] = (cell["images"][i], float(cell["y_hat"][i]))
+            bo_results[name] = load_bo_results(profile, name)
+            rows += [E.bo_table1_row(name, r) for r in bo_results[name].values()]
+            E.write_table1_csv(rows, out / f"table1_{name}.csv")
+            random_images[name] = ds.x[np.random.default_rng(ev.seed).choice(len(ds), 5,
+                                                                             replace=False)]
+        _save_curves(out / "best_of_n.npz", curves)
+        _save_figure(plot_figure2(random_images, best_designs, ev.targets), out / "figure2.png")
+        _save_figure(plot_best_of_n_grid(curves, ev.targets), out / "best_of_n.png")
+        if any(bo_results.values()):
+            _save_figure(E.plot_bo_history({k: v for k, v in bo_results.items() if v}),
+                         out / "figure3.png")
+    artifacts.write_provenance(out, artifacts.provenance(configs, seed=ev.seed,
+                                                         wall_time_s=timer.seconds))
+
+
+def _save_curves(path: Path, curves: dict) -> None:
+    arrays = {f"{d}|{m}|{t:.2f}": c for (d, m, t), c in curves.items()}
+    with artifacts.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+
+
+def load_curves(profile_name: str) -> dict:
+    """{(dataset, method, target): best-of-N curve (fractions)} from the evaluate step."""
+    path = evaluate_dir(profile_name) / "best_of_n.npz"
+    with np.load(path, allow_pickle=False) as f:
+        return {(k.split("|")[0], k.split("|")[1], float(k.split("|")[2])): f[k] for k in f.files}
+
+
+def _save_figure(fig, path: Path) -> None:
+    with artifacts.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+
+
+def plot_figure2(random_images: dict, best_designs: dict, targets):
+    """Figure 2: rows (a, b) random data-set images, rows (c, d) the min-REP GAN-MDN design
+    per target (Data-I, Data-II)."""
+    from matplotlib.figure import Figure
+
+    names = list(DATASETS)
+    fig = Figure(figsize=(1.8 * len(targets), 1.9 * 4))
+    axes = fig.subplots(4, len(targets))
+    for r, name in enumerate(names):
+        for c in range(len(targets)):
+            ax = axes[r, c]
+            ax.imshow(random_images[name][c], cmap="gray_r", interpolation="nearest")
+            ax.set_title(f"{name} sample", fontsize=7)
+    for r, name in enumerate(names):
+        for c, t in enumerate(targets):
+            ax = axes[2 + r, c]
+            if (name, t) in best_designs:
+                img, y = best_designs[(name, t)]
+                ax.imshow(img, cmap="gray_r", interpolation="nearest")
+                ax.set_title(f"{name} target {t:.2f}\ny = {y:.4f}", fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for r, label in enumerate("abcd"):
+        axes[r, 0].set_ylabel(f"({label})")
+    fig.tight_layout()
+    return fig
+
+
+def plot_best_of_n_grid(curves: dict, targets):
+    """Best-of-N: expected min REP (%) against N, one panel per target, per data set/method."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3.0 * len(targets), 2.8))
+    axes = fig.subplots(1, len(targets), sharey=True)
+    for ax, t in zip(np.atleast_1d(axes), targets, strict=True):
+        for (d, m, tt), c in sorted(curves.items()):
+            if abs(tt - t) < 1e-9:
+                ax.plot(np.arange(1, len(c) + 1), 100 * np.asarray(c), label=f"{d} {m}")
+        ax.set(xscale="log", yscale="log", xlabel="candidates N", title=f"target {t:.2f}")
+        ax.axvline(30, color="gray", lw=0.6)
+    np.atleast_1d(axes)[0].set_ylabel("expected best REP (%)")
+    np.atleast_1d(axes)[-1].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- reproduce
+
+STEP_FUNCTIONS = {"gan": step_gan, "data": step_data, "mdn": step_mdn,
+                  "baselines": step_baselines, "evaluate": step_evaluate}
+
+
+def parse_steps(text: str | None) -> tuple[str, ...]:
+    if text is None or text.strip() == "":
+        return STEPS
+    steps = tuple(s.strip() for s in text.split(",") if s.strip())
+    bad = [s for s in steps if s not in STEPS]
+    if bad:
+        raise ValueError(f"unknown step(s) {', '.join(bad)}; allowed: {', '.join(STEPS)}")
+    return steps
+
+
+def reproduce(profile: Profile | str | None = None, steps=STEPS, *, force: bool = False,
+              n_jobs: int | None = None) -> dict:
+    """Run ``steps`` in order; returns and records {step: wall seconds} in
+    ``<profile>/reproduce_log.json`` (appended per run)."""
+    profile = _profile(profile)
+    timings = {}
+    for step in steps:
+        log.info("step %s (profile %s) ...", step, profile.name)
+        t0 = time.perf_counter()
+        STEP_FUNCTIONS[step](profile, force=force, n_jobs=n_jobs)
+        timings[step] = round(time.perf_counter() - t0, 2)
+        log.info("step %s done in %.1f s", step, timings[step])
+        _append_log(profile.name, step, timings[step], force)
+    return timings
+
+
+def _append_log(profile_name: str, step: str, seconds: float, force: bool) -> None:
+    path = artifacts.artifact_root() / profile_name / "reproduce_log.json"
+    try:
+        entries = json.loads(path.read_text()) if path.exists() else []
+    except (OSError, json.JSONDecodeError):
+        entries = []
+    entries.append({"step": step, "wall_time_s": seconds, "force": force,
+                    "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "machine": artifacts.machine(), "git_commit": artifacts.git_commit()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    artifacts.write_json(path, entries)

@@ -1,0 +1,177 @@
+"""Repository infrastructure: pins agree between pyproject.toml and environment.yml, the README
+leads with the two commands, the Makefile has them, the license is MIT, the book's table of
+contents points at real pages and notebooks are committed without outputs."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(==?)\s*([^\s;,#]+)\s*$")
+#: Conda entries that are tools of the environment, not dependencies of the package.
+CONDA_TOOLS = {"python", "pip", "make"}
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pins(requirements: list[str]) -> dict[str, str]:
+    out = {}
+    for req in requirements:
+        m = PIN.match(req)
+        if m:
+            out[_norm(m.group(1))] = m.group(4)
+    return out
+
+
+@pytest.fixture(scope="module")
+def pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+@pytest.fixture(scope="module")
+def environment() -> dict:
+    return yaml.safe_load((ROOT / "environment.yml").read_text())
+
+
+def _pyproject_pins(pyproject: dict) -> dict[str, str]:
+    project = pyproject["project"]
+    reqs = list(project["dependencies"])
+    for extra in project.get("optional-dependencies", {}).values():
+        reqs += extra
+    return _pins(reqs)
+
+
+def _environment_pins(environment: dict) -> tuple[dict[str, str], dict[str, str]]:
+    """(pip pins, conda pins) of environment.yml."""
+    conda, pip = [], []
+    for dep in environment["dependencies"]:
+        if isinstance(dep, dict):
+            pip += dep.get("pip", [])
+        else:
+            conda.append(str(dep))
+    conda_pins = {}
+    for dep in conda:
+        name, _, version = dep.partition("=")
+        conda_pins[_norm(name.strip())] = version.lstrip("=").strip()
+    return _pins(pip), conda_pins
+
+
+def test_every_pyproject_requirement_is_pinned(pyproject):
+    project = pyproject["project"]
+    reqs = list(project["dependencies"]) + [
+        r for extra in project.get("optional-dependencies", {}).values() for r in extra
+    ]
+    unpinned = [r for r in reqs if not PIN.match(r) or "==" not in r]
+    assert not unpinned, f"requirements without an exact == pin: {unpinned}"
+
+
+def test_pins_agree_between_pyproject_and_environment(pyproject, environment):
+    py = _pyproject_pins(pyproject)
+    pip, conda = _environment_pins(environment)
+    env = dict(pip)
+    env.update({k: v for k, v in conda.items() if k not in CONDA_TOOLS and v})
+    assert py, "no pins found in pyproject.toml"
+    missing = sorted(set(py) - set(env))
+    extra = sorted(set(env) - set(py))
+    different = {k: (py[k], env[k]) for k in set(py) & set(env) if py[k] != env[k]}
+    assert not missing, f"pinned in pyproject.toml but not in environment.yml: {missing}"
+    assert not extra, f"pinned in environment.yml but not in pyproject.toml: {extra}"
+    assert not different, f"versions differ (pyproject, environment): {different}"
+
+
+def test_environment_python_and_channel(pyproject, environment):
+    _, conda = _environment_pins(environment)
+    assert conda.get("python") == "3.11"
+    assert "conda-forge" in environment["channels"]
+    assert ">=3.11" in pyproject["project"]["requires-python"]
+    pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
+    assert "-e ." in pip_section  # the package itself
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.S | re.M):
+        for line in block.splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                commands.append(line)
+    return commands
+
+
+def test_readme_starts_with_make_book_then_make_test():
+    assert _readme_commands()[:2] == ["make book", "make test"]
+
+
+@pytest.mark.parametrize("target", ["book", "test", "venv", "clean"])
+def test_makefile_has_target(target):
+    text = (ROOT / "Makefile").read_text()
+    assert re.search(rf"^{target}\s*:", text, flags=re.M), f"Makefile lacks a '{target}:' target"
+
+
+def test_license_is_mit(pyproject):
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License")
+    assert "Permission is hereby granted, free of charge" in text
+    assert "invdes developers" in text
+    assert pyproject["project"]["license"]["text"] == "MIT"
+
+
+def test_ci_script_runs_make_test():
+    script = ROOT / ".ci" / "run"
+    text = script.read_text()
+    assert text.startswith("#!/usr/bin/env bash")
+    assert "set -euo pipefail" in text and "make test" in text
+    assert script.stat().st_mode & 0o111, ".ci/run must be executable"
+
+
+def _toc_files(entries) -> list[str]:
+    files = []
+    for entry in entries:
+        if "file" in entry:
+            files.append(entry["file"])
+        for key in ("chapters", "sections", "parts"):
+            files += _toc_files(entry.get(key, []))
+    return files
+
+
+def test_toc_entries_exist():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    assert toc["format"] == "jb-book"
+    files = [toc["root"]] + _toc_files(toc.get("chapters", []) + toc.get("parts", []))
+    missing = [
+        f for f in files if not any((ROOT / f"{f}{ext}").exists() for ext in (".md", ".ipynb"))
+    ]
+    assert not missing, f"_toc.yml lists pages that do not exist: {missing}"
+
+
+def test_book_config():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "force"
+    assert config["execute"]["allow_errors"] is False
+    assert config["execute"]["raise_on_error"] is True
+    assert (ROOT / config["bibtex_bibfiles"][0]).exists()
+    for pattern in (".venv", "_build", "artifacts", "notes", "tests", "benchmarks", "README.md"):
+        assert pattern in config["exclude_patterns"]
+
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_committed_clean(path):
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code, f"{path.name} has no code cells"
+    with_outputs = [i for i, c in enumerate(code) if c.get("outputs") or c.get("execution_count")]
+    assert not with_outputs, f"{path.name}: code cells {with_outputs} carry outputs"
+    first = "".join(code[0]["source"])
+    assert "get_profile()" in first, f"{path.name}: first code cell must call get_profile()"
