@@ -99,6 +99,26 @@ def _print_table(result) -> None:
     print("time: " + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in t.items()))
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with the process's stderr (fd 2) silenced: the CUDA-capable wheel
+    prints native CUDA-probing lines on CPU machines before any log level applies. Errors
+    still propagate (stderr is restored before the exception leaves)."""
+    import os
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the CUDA probe happens here, also silenced
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def cmd_design(args: argparse.Namespace) -> int:
     import json
     import warnings
@@ -108,6 +128,8 @@ def cmd_design(args: argparse.Namespace) -> int:
 
     try:
         target = check_target(args.target)
+        if args.method != "random-latent":
+            import_tensorflow_quietly()
         if args.n < 1:
             raise ValueError(f"--n must be >= 1; got {args.n}")
         if args.out is not None:
@@ -146,6 +168,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from invdes.pipeline import parse_steps, reproduce
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    import_tensorflow_quietly()
     try:
         steps = parse_steps(args.steps)
         timings = reproduce(args.profile, steps, force=args.force, n_jobs=args.n_jobs)
@@ -214,7 +237,10 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a bad option (2, message already printed)
+        return int(exc.code or 0)
     try:
         return args.func(args)
     except UsageError as exc:

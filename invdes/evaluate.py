@@ -1,0 +1,510 @@
+"""Evaluation protocol of Table 1 and Figure 3 (paper, Sec. 3.1 and 3.3).
+
+Every candidate microstructure is re-simulated with the caller's ``simulate(images) -> y``; a
+model's own prediction of y is never used. The error metric is the residual error percentage
+
+    REP = |y_hat - y| / y   (paper eq. 1),
+
+kept as a *fraction* inside the code (functions and keys named ``rep``) and shown in percent only
+where a name says so (``rep_percent``, ``*_rep_pct`` table columns, :func:`format_percent`).
+
+Beside REP, a candidate set is described by its simulation wall time, its diversity (mean
+pairwise Hamming distance between candidates, as a fraction of the pixels) and its novelty (mean
+over candidates of the Hamming distance to the nearest training image, fraction of pixels; 0
+means a candidate copies a training image). The best-of-N curve gives the expected minimum REP
+of N candidates drawn at random from a simulated pool, which puts a method's "min REP over 30"
+on a scale that does not depend on the luck of one draw.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from invdes.artifacts import atomic_path
+from invdes.baselines import check_binary_images, check_vector
+
+#: Method keys used in tables and figures, with display names.
+METHOD_LABELS: dict[str, str] = {
+    "gan-mdn": "GAN-MDN (proposed)",
+    "pca-mdn": "PCA-MDN",
+    "direct-mdn": "direct MDN",
+    "bo": "Bayesian optimization",
+    "random-latent": "random latent (null)",
+    "lookup": "nearest training y (null)",
+}
+
+#: Columns of the Table 1 CSV (REP columns in percent, times in seconds, distances as fractions
+#: of the pixels).
+TABLE1_COLUMNS: tuple[str, ...] = (
+    "dataset", "method", "target", "min_rep_pct", "mean_rep_pct", "std_rep_pct",
+    "generation_s", "simulation_s", "diversity", "novelty", "n",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# The paper's Table 1 (transcribed from REFERENCE.md / the paper)
+# --------------------------------------------------------------------------------------------
+
+
+def _mdn_rows(values: dict[float, tuple[float, float, float, float]]) -> dict[float, dict]:
+    return {t: {"min_rep_pct": a, "mean_rep_pct": b, "std_rep_pct": c, "time_s": s}
+            for t, (a, b, c, s) in values.items()}
+
+
+def _bo_rows(values: dict[float, tuple[float | None, float]]) -> dict[float, dict]:
+    return {t: {"min_rep_pct": a, "time_h": h} for t, (a, h) in values.items()}
+
+
+#: Table 1 of the paper: ``PAPER_TABLE1[dataset][method][target]``. MDN-type methods: min, mean
+#: and standard deviation of REP over 30 samples (percent) and running time (s, Titan X GPU).
+#: Bayesian optimization: min REP (percent; None where the paper reports "no convergence") and
+#: running time (hours).
+PAPER_TABLE1: dict[str, dict[str, dict[float, dict]]] = {
+    "data-i": {
+        "gan-mdn": _mdn_rows({
+            0.55: (0.65, 15.68, 8.40, 9.75), 0.60: (0.18, 9.15, 5.97, 9.50),
+            0.65: (0.22, 5.80, 3.93, 9.67), 0.70: (0.13, 5.29, 3.86, 9.62),
+            0.75: (0.20, 7.83, 3.91, 9.50),
+        }),
+        "pca-mdn": _mdn_rows({
+            0.55: (5.05, 17.67, 7.84, 7.22), 0.60: (0.50, 10.89, 6.48, 7.30),
+            0.65: (0.17, 5.92, 4.00, 7.20), 0.70: (0.40, 8.81, 5.27, 7.20),
+            0.75: (2.95, 18.34, 5.54, 7.36),
+        }),
+        "direct-mdn": _mdn_rows({
+            0.55: (0.84, 9.07, 3.14, 175.27), 0.60: (4.70, 14.40, 4.08, 187.86),
+            0.65: (9.35, 20.04, 4.06, 177.60), 0.70: (12.29, 25.18, 4.21, 147.23),
+            0.75: (17.73, 26.81, 3.55, 178.70),
+        }),
+        "bo": _bo_rows({
+            0.55: (None, 4.4), 0.60: (1.08, 3.6), 0.65: (3.38, 5.8), 0.70: (None, 10.6),
+            0.75: (None, 8.9),
+        }),
+    },
+    "data-ii": {
+        "gan-mdn": _mdn_rows({
+            0.55: (1.25, 16.19, 8.96, 9.67), 0.60: (0.70, 10.99, 7.93, 9.74),
+            0.65: (0.18, 7.65, 5.64, 9.57), 0.70: (0.10, 5.00, 4.61, 9.68),
+            0.75: (0.43, 6.18, 3.51, 9.60),
+        }),
+        "pca-mdn": _mdn_rows({
+            0.55: (4.96, 11.74, 3.05, 7.24), 0.60: (0.07, 2.69, 2.18, 7.26),
+            0.65: (3.71, 8.79, 2.59, 7.40), 0.70: (0.10, 3.41, 2.44, 7.15),
+            0.75: (3.17, 6.27, 1.52, 7.26),
+        }),
+        "direct-mdn": _mdn_rows({
+            0.55: (2.85, 12.78, 3.89, 23.21), 0.60: (7.87, 14.95, 3.56, 24.05),
+            0.65: (11.00, 17.33, 2.63, 24.14), 0.70: (3.03, 15.62, 4.09, 23.90),
+            0.75: (8.44, 12.73, 3.20, 23.34),
+        }),
+        "bo": _bo_rows({
+            0.55: (15.51, 5.8), 0.60: (None, 12.1), 0.65: (1.21, 4.2), 0.70: (None, 18.8),
+            0.75: (None, 3.2),
+        }),
+    },
+}
+
+#: Candidates per target in the paper's Table 1.
+PAPER_N_CANDIDATES = 30
+
+
+def paper_table1_rows() -> list[dict]:
+    """The paper's Table 1 as rows with :data:`TABLE1_COLUMNS` (missing entries None;
+    ``generation_s`` is the paper's running time, BO hours converted to seconds)."""
+    rows = []
+    for dataset, methods in PAPER_TABLE1.items():
+        for method, targets in methods.items():
+            for target, v in targets.items():
+                is_bo = method == "bo"
+                rows.append({
+                    "dataset": dataset, "method": method, "target": target,
+                    "min_rep_pct": v["min_rep_pct"],
+                    "mean_rep_pct": None if is_bo else v["mean_rep_pct"],
+                    "std_rep_pct": None if is_bo else v["std_rep_pct"],
+                    "generation_s": v["time_h"] * 3600.0 if is_bo else v["time_s"],
+                    "simulation_s": None, "diversity": None, "novelty": None,
+                    "n": 1 if is_bo else PAPER_N_CANDIDATES,
+                })
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# REP
+# --------------------------------------------------------------------------------------------
+
+
+def _check_target(target) -> float:
+    try:
+        value = float(target)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"target must be a positive number; got {target!r}") from exc
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"target must be a finite number > 0 (REP divides by it); got {target!r}")
+    return value
+
+
+def rep(y_hat, target) -> np.ndarray:
+    """REP as a fraction: |y_hat - target| / target, elementwise (paper eq. 1 without x100).
+
+    ``y_hat``: simulated properties (any shape, finite); ``target`` > 0. Returns float64 of the
+    shape of ``y_hat``."""
+    t = _check_target(target)
+    y = np.asarray(y_hat, dtype=np.float64)
+    if y.size == 0:
+        raise ValueError("y_hat is empty")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y_hat contains non-finite values (NaN or inf)")
+    return np.abs(y - t) / t
+
+
+def rep_percent(y_hat, target) -> np.ndarray:
+    """REP in percent (paper eq. 1): 100 |y_hat - target| / target."""
+    return 100.0 * rep(y_hat, target)
+
+
+def format_percent(fraction: float | None, digits: int = 2) -> str:
+    """A fraction as a percent string ("1.25 %"); None or NaN as "n/a"."""
+    if fraction is None or not math.isfinite(float(fraction)):
+        return "n/a"
+    return f"{100.0 * float(fraction):.{digits}f} %"
+
+
+# --------------------------------------------------------------------------------------------
+# Diversity and novelty
+# --------------------------------------------------------------------------------------------
+
+
+def pairwise_hamming(images) -> np.ndarray:
+    """Hamming distances between binary images (n, h, w), as fractions of the pixels: (n, n)."""
+    x = check_binary_images(images)
+    x = x.reshape(x.shape[0], -1).astype(np.float64)
+    s = x.sum(axis=1)
+    d = s[:, None] + s[None, :] - 2.0 * (x @ x.T)
+    return np.clip(d, 0.0, None) / x.shape[1]
+
+
+def diversity(images) -> float:
+    """Mean pairwise Hamming distance among candidates (fraction of pixels); NaN for n < 2."""
+    d = pairwise_hamming(images)
+    n = d.shape[0]
+    if n < 2:
+        return math.nan
+    return float(d[np.triu_indices(n, k=1)].mean())
+
+
+def nearest_distances(images, train_images, *, chunk: int = 512) -> np.ndarray:
+    """For each candidate (n, h, w), the Hamming distance (fraction of pixels) to its nearest
+    training image (n_train, h, w): (n,) float64. Training images are processed in chunks."""
+    x = check_binary_images(images)
+    t = check_binary_images(train_images, "train_images")
+    if x.shape[1:] != t.shape[1:]:
+        raise ValueError(
+            f"candidate images are {x.shape[1:]} but training images are {t.shape[1:]}"
+        )
+    xf = x.reshape(len(x), -1).astype(np.float64)
+    sx = xf.sum(axis=1)
+    best = np.full(len(x), np.inf)
+    for a in range(0, len(t), chunk):
+        tf_ = t[a : a + chunk].reshape(-1, xf.shape[1]).astype(np.float64)
+        d = sx[:, None] + tf_.sum(axis=1)[None, :] - 2.0 * (xf @ tf_.T)
+        best = np.minimum(best, d.min(axis=1))
+    return np.clip(best, 0.0, None) / xf.shape[1]
+
+
+def novelty(images, train_images) -> float:
+    """Mean over candidates of the distance to the nearest training image (fraction of pixels)."""
+    return float(nearest_distances(images, train_images).mean())
+
+
+# --------------------------------------------------------------------------------------------
+# Candidate evaluation
+# --------------------------------------------------------------------------------------------
+
+
+def evaluate_candidates(
+    images,
+    target: float,
+    simulate: Callable[[np.ndarray], np.ndarray],
+    *,
+    train_images=None,
+) -> dict[str, Any]:
+    """Re-simulate candidate images for one target and summarize them.
+
+    Args:
+        images: candidates (n, h, w), binary.
+        target: target property (> 0).
+        simulate: ``simulate(images) -> y`` (n,), e.g. ``functools.partial(
+            invdes.optics.absorption, config=profile.optics)``.
+        train_images: optional training images (n_train, h, w) for the novelty.
+
+    Returns:
+        dict with ``target``, ``n``, ``y_hat`` (n,), ``rep`` (n,) fractions, ``rep_min``,
+        ``rep_mean``, ``rep_std`` (population standard deviation, ddof = 0), ``best_index``,
+        ``simulation_s`` (wall time of ``simulate``), ``diversity`` (NaN for n = 1) and
+        ``novelty`` (None without ``train_images``).
+    """
+    target = _check_target(target)
+    x = check_binary_images(images)
+    if not callable(simulate):
+        raise ValueError("simulate must be a callable images -> y")
+    t0 = time.perf_counter()
+    y_hat = np.asarray(simulate(x), dtype=np.float64).reshape(-1)
+    sim_s = time.perf_counter() - t0
+    if y_hat.shape != (len(x),):
+        raise ValueError(
+            f"simulate returned {y_hat.size} values for {len(x)} images; it must return one each"
+        )
+    if not np.all(np.isfinite(y_hat)):
+        bad = np.flatnonzero(~np.isfinite(y_hat))
+        raise ValueError(f"simulate returned non-finite values for candidate(s) {bad.tolist()}")
+    r = rep(y_hat, target)
+    return {
+        "target": target,
+        "n": int(len(x)),
+        "y_hat": y_hat,
+        "rep": r,
+        "rep_min": float(r.min()),
+        "rep_mean": float(r.mean()),
+        "rep_std": float(r.std()),
+        "best_index": int(np.argmin(r)),
+        "simulation_s": float(sim_s),
+        "diversity": diversity(x),
+        "novelty": None if train_images is None else novelty(x, train_images),
+    }
+
+
+def best_of_n_curve(reps, n_max: int | None = None, n_repeats: int | None = None,
+                    seed=0) -> np.ndarray:
+    """Expected minimum REP of N candidates drawn without replacement from a simulated pool.
+
+    Args:
+        reps: REP of every candidate in the pool (M,), fractions (or percent: the curve has
+            the unit of its input).
+        n_max: largest N (default M); 1 <= n_max <= M.
+        n_repeats: None for the exact expectation (order statistics: the i-th smallest of M is
+            the minimum of a random N-subset with probability C(M-i, N-1) / C(M, N)); an integer
+            for a Monte-Carlo estimate from that many random orderings of the pool (the running
+            minimum of each ordering, so the estimate is non-increasing in N as well).
+        seed: seed of the Monte-Carlo orderings.
+
+    Returns:
+        (n_max,) float64; entry N-1 is the expected best REP of N candidates (non-increasing).
+    """
+    from scipy.special import gammaln
+
+    r = check_vector(reps, "reps")
+    if np.any(r < 0):
+        raise ValueError("reps must be non-negative")
+    m = r.size
+    n_max = m if n_max is None else n_max
+    if isinstance(n_max, bool) or not isinstance(n_max, (int, np.integer)) or not 1 <= n_max <= m:
+        raise ValueError(f"n_max must be an integer in [1, {m}] (the pool size); got {n_max!r}")
+    if n_repeats is not None:
+        if isinstance(n_repeats, bool) or not isinstance(n_repeats, (int, np.integer)) \
+                or n_repeats < 1:
+            raise ValueError(f"n_repeats must be None or an integer >= 1; got {n_repeats!r}")
+        rng = np.random.default_rng(seed)
+        order = rng.random((int(n_repeats), m)).argsort(axis=1)[:, :n_max]
+        return np.minimum.accumulate(r[order], axis=1).mean(axis=0)
+    s = np.sort(r)
+    i = np.arange(1, m + 1)
+    out = np.empty(n_max)
+    for n in range(1, n_max + 1):
+        k = i[: m - n + 1]
+        logp = (gammaln(m - k + 1) - gammaln(n) - gammaln(m - k - n + 2)) - (
+            gammaln(m + 1) - gammaln(n + 1) - gammaln(m - n + 1))
+        out[n - 1] = float(np.sum(np.exp(logp) * s[: m - n + 1]))
+    return np.minimum.accumulate(out)  # removes rounding noise only (the exact curve is monotone)
+
+
+# --------------------------------------------------------------------------------------------
+# Table 1
+# --------------------------------------------------------------------------------------------
+
+
+def _pct(value) -> float | None:
+    return None if value is None else 100.0 * float(value)
+
+
+def table1_row(dataset: str, method: str, evaluation: Mapping[str, Any],
+               generation_s: float | None = None) -> dict:
+    """One Table 1 row from an :func:`evaluate_candidates` result (REP converted to percent)."""
+    return {
+        "dataset": dataset, "method": method, "target": float(evaluation["target"]),
+        "min_rep_pct": _pct(evaluation["rep_min"]), "mean_rep_pct": _pct(evaluation["rep_mean"]),
+        "std_rep_pct": _pct(evaluation["rep_std"]),
+        "generation_s": None if generation_s is None else float(generation_s),
+        "simulation_s": evaluation.get("simulation_s"), "diversity": evaluation.get("diversity"),
+        "novelty": evaluation.get("novelty"), "n": int(evaluation["n"]),
+    }
+
+
+def table1_rows(dataset: str, method: str, evaluations: Mapping[float, Mapping[str, Any]],
+                generation_s: Mapping[float, float] | float | None = None) -> list[dict]:
+    """Rows for one data set and method from ``{target: evaluate_candidates(...)}``;
+    ``generation_s`` is one number for all targets or ``{target: seconds}``."""
+    rows = []
+    for target, ev in evaluations.items():
+        g = generation_s.get(target) if isinstance(generation_s, Mapping) else generation_s
+        rows.append(table1_row(dataset, method, ev, g))
+    return rows
+
+
+def bo_table1_row(dataset: str, result) -> dict:
+    """A Table 1 row from a :class:`invdes.baselines.BOResult` (one candidate: the best point;
+    ``generation_s`` = total wall time of the run, simulations included)."""
+    return {
+        "dataset": dataset, "method": "bo", "target": float(result.target),
+        "min_rep_pct": _pct(result.rep_best), "mean_rep_pct": None, "std_rep_pct": None,
+        "generation_s": float(result.wall_time_s), "simulation_s": float(result.simulation_s),
+        "diversity": None, "novelty": None, "n": 1,
+    }
+
+
+def _csv_value(v) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return ""
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    return str(v)
+
+
+def write_table1_csv(rows: Iterable[Mapping[str, Any]], path) -> Path:
+    """Write rows with :data:`TABLE1_COLUMNS` to ``path`` atomically (missing values empty)."""
+    rows = list(rows)
+    for i, row in enumerate(rows):
+        missing = [c for c in TABLE1_COLUMNS if c not in row]
+        if missing:
+            raise ValueError(f"row {i} lacks column(s) {missing}; columns are {TABLE1_COLUMNS}")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(TABLE1_COLUMNS)
+    for row in rows:
+        w.writerow([_csv_value(row[c]) for c in TABLE1_COLUMNS])
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(buf.getvalue())
+    return path
+
+
+def read_table1_csv(path) -> list[dict]:
+    """Rows written by :func:`write_table1_csv` (numbers as float / int, empty as None)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Table 1 file {path} is missing")
+    rows = []
+    with open(path, newline="") as f:
+        for rec in csv.DictReader(f):
+            row: dict[str, Any] = {}
+            for c in TABLE1_COLUMNS:
+                v = rec.get(c, "")
+                if c in ("dataset", "method"):
+                    row[c] = v
+                elif v == "":
+                    row[c] = None
+                else:
+                    row[c] = int(v) if c == "n" else float(v)
+            rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------
+
+
+def _bo_arrays(result) -> tuple[np.ndarray, np.ndarray, int]:
+    if isinstance(result, Mapping):
+        reps = np.asarray(result["rep_history"], dtype=np.float64)
+        best = np.asarray(result.get("best_history", np.minimum.accumulate(reps)))
+        return reps, best, int(result.get("n_initial", 0))
+    return (np.asarray(result.rep_history, dtype=np.float64),
+            np.asarray(result.best_history, dtype=np.float64), int(result.n_initial))
+
+
+def plot_bo_history(results_by_dataset_target: Mapping[str, Mapping[float, Any]], *,
+                    log_scale: bool = True, show_evaluations: bool = True):
+    """Figure 3: best REP (percent) against evaluation, one row per data set, one panel per
+    target; the random initial phase is shaded, every evaluation's REP shown as a dot.
+
+    ``results_by_dataset_target``: ``{dataset: {target: BOResult or dict with rep_history,
+    best_history, n_initial}}``. Returns a ``matplotlib.figure.Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    if not results_by_dataset_target:
+        raise ValueError("results_by_dataset_target is empty")
+    targets = sorted({float(t) for res in results_by_dataset_target.values() for t in res})
+    rows = len(results_by_dataset_target)
+    fig = Figure(figsize=(3.2 * len(targets), 2.8 * rows), layout="constrained")
+    axes = fig.subplots(rows, len(targets), squeeze=False, sharey="row")
+    for i, (dataset, by_target) in enumerate(results_by_dataset_target.items()):
+        lookup = {float(t): r for t, r in by_target.items()}
+        for j, target in enumerate(targets):
+            ax = axes[i, j]
+            if target not in lookup:
+                ax.set_axis_off()
+                continue
+            reps, best, n_init = _bo_arrays(lookup[target])
+            it = np.arange(1, reps.size + 1)
+            if n_init:
+                ax.axvspan(0.5, n_init + 0.5, color="0.9", label="initial samples")
+            if show_evaluations:
+                ax.plot(it, 100 * np.maximum(reps, 1e-6), ".", ms=2, color="C0", alpha=0.35,
+                        label="evaluation")
+            ax.plot(it, 100 * np.maximum(best, 1e-6), color="C3", lw=1.6, label="best so far")
+            if log_scale:
+                ax.set_yscale("log")
+            ax.set_title(f"{dataset}, target {target:g}: best {100 * best[-1]:.2g} %",
+                         fontsize=9)
+            ax.set_xlabel("evaluation")
+            if j == 0:
+                ax.set_ylabel("REP (%)")
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    return fig
+
+
+def plot_best_of_n(curves: Mapping[str, Sequence[float]], *, percent_input: bool = False,
+                   mark_n: int | None = 30, title: str | None = None, ax=None):
+    """Best-of-N curves (from :func:`best_of_n_curve`, fractions unless ``percent_input``):
+    expected best REP (percent, log scale) against the number of candidates N, one line per
+    label; a vertical line at ``mark_n`` (the paper's 30). Returns the Figure."""
+    from matplotlib.figure import Figure
+
+    if not curves:
+        raise ValueError("curves is empty: pass {label: curve}")
+    if ax is None:
+        fig = Figure(figsize=(5.0, 3.6), layout="constrained")
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    scale = 1.0 if percent_input else 100.0
+    for label, curve in curves.items():
+        c = np.asarray(curve, dtype=np.float64)
+        ax.plot(np.arange(1, c.size + 1), np.maximum(scale * c, 1e-4), label=label)
+    if mark_n:
+        ax.axvline(mark_n, color="0.5", ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("number of candidates N")
+    ax.set_ylabel("expected best REP (%)")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+__all__ = [
+    "METHOD_LABELS", "PAPER_N_CANDIDATES", "PAPER_TABLE1", "TABLE1_COLUMNS", "best_of_n_curve",
+    "bo_table1_row", "diversity", "evaluate_candidates", "format_percent", "nearest_distances",
+    "novelty", "pairwise_hamming", "paper_table1_rows", "plot_best_of_n", "plot_bo_history",
+    "read_table1_csv", "rep", "rep_percent", "table1_row", "table1_rows", "write_table1_csv",
+]

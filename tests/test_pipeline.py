@@ -1,0 +1,155 @@
+"""End to end: `invdes reproduce --profile smoke`, its cache and resume, and `invdes design`.
+
+The smoke chain runs once per session into the normal artifact root (``artifacts/smoke``,
+git-ignored), where the notebooks find it too; tests that damage artifacts work on a copy.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from invdes import artifacts, pipeline
+from invdes.artifacts import ARTIFACTS_ENV
+from invdes.cli import main
+from invdes.config import DATASETS, get_profile
+
+SMOKE = get_profile("smoke")
+
+
+@pytest.fixture(scope="session")
+def smoke_root() -> Path:
+    """The smoke chain, run (or reused) in the default artifact root."""
+    pipeline.reproduce("smoke", n_jobs=2)
+    return artifacts.artifact_root()
+
+
+@pytest.fixture
+def smoke_copy(smoke_root: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A private copy of the smoke artifacts; ``$INVDES_ARTIFACTS`` points to it."""
+    root = tmp_path / "artifacts"
+    shutil.copytree(smoke_root / "smoke", root / "smoke")
+    monkeypatch.setenv(ARTIFACTS_ENV, str(root))
+    return root
+
+
+def mtimes(folder: Path) -> dict:
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def test_reproduce_writes_table1_and_figures(smoke_root):
+    out = smoke_root / "smoke" / "evaluate"
+    for name in DATASETS:
+        rows = list(csv.DictReader(open(out / f"table1_{name}.csv")))
+        methods = {r["method"] for r in rows}
+        assert methods == set(pipeline.METHODS) | {"bo"}
+        assert len(rows) == len(pipeline.METHODS) * len(SMOKE.evaluation.targets) + len(
+            SMOKE.evaluation.targets)
+        for r in rows:
+            assert float(r["min_rep_pct"]) >= 0 and np.isfinite(float(r["min_rep_pct"]))
+    for fig in ("figure2.png", "figure3.png", "best_of_n.png"):
+        assert (out / fig).stat().st_size > 5_000
+    curves = pipeline.load_curves("smoke")
+    for c in curves.values():
+        assert len(c) == SMOKE.evaluation.best_of_n_max and np.all(np.diff(c) <= 1e-12)
+
+
+def test_rerun_reuses_every_artifact(smoke_copy):
+    before = mtimes(smoke_copy / "smoke")
+    pipeline.reproduce("smoke", ("data", "mdn", "baselines"), n_jobs=1)
+    after = mtimes(smoke_copy / "smoke")
+    changed = [p for p in before if after.get(p) != before[p] and "provenance" not in p.name
+               and p.name != "reproduce_log.json"]
+    assert changed == []
+
+
+def test_interrupted_work_resumes_without_redoing_finished_parts(smoke_copy):
+    """Remove one BO record and one evaluation cell (as if the run had stopped before them):
+    a rerun recreates exactly those and leaves the finished ones untouched."""
+    bo_file = pipeline.bo_state_path("smoke", "data-ii", 0.65)
+    cell = pipeline._cell_path("smoke", "data-i", "gan-mdn", 0.60)
+    bo_file.unlink()
+    cell.unlink()
+    before = mtimes(smoke_copy / "smoke" / "bo")
+    pipeline.reproduce("smoke", ("baselines", "evaluate"), n_jobs=1)
+    assert bo_file.exists() and cell.exists()
+    after = mtimes(smoke_copy / "smoke" / "bo")
+    untouched = [p for p in before if p.suffix == ".npz"]
+    assert untouched and all(after[p] == before[p] for p in untouched)
+
+
+def test_mismatched_config_is_not_used(smoke_copy):
+    folder = pipeline.models_dir("smoke", "data-ii")
+    prov = json.loads((folder / "provenance.json").read_text())
+    prov["config_hash"] = "0" * 16
+    (folder / "provenance.json").write_text(json.dumps(prov))
+    with pytest.raises(artifacts.ArtifactError, match="reproduce --profile smoke --steps mdn"):
+        pipeline.load_models(SMOKE, "data-ii")
+    old = (folder / "gan-mdn").stat().st_mtime_ns if (folder / "gan-mdn").exists() else None
+    pipeline.reproduce("smoke", ("mdn",), n_jobs=1)
+    assert artifacts.is_current(folder, pipeline.upstream_configs(SMOKE, "mdn"))
+    new = (folder / "gan-mdn").stat().st_mtime_ns
+    assert old is None or new != old
+    pipeline.load_models(SMOKE, "data-ii")  # usable again
+
+
+def test_design_cli_ranks_writes_and_is_deterministic(smoke_copy, tmp_path, capsys):
+    out = tmp_path / "design"
+    args = ["design", "--target", "0.06", "--profile", "smoke", "--n", "4", "--seed", "3"]
+    assert main(args + ["--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "rank" in text and "REP %" in text
+    summary = json.loads((out / "summary.json").read_text())
+    reps = [c["rep_pct"] for c in summary["candidates"]]
+    assert reps == sorted(reps) and len(reps) == 4
+    for i in range(1, 5):
+        assert (out / f"candidate_{i:03d}.png").stat().st_size > 0
+        img = np.load(out / f"candidate_{i:03d}.npy")
+        assert img.dtype == np.uint8 and set(np.unique(img)) <= {0, 1}
+    assert (out / "contact_sheet.png").stat().st_size > 5_000
+    assert main(args + ["--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert [c["absorption"] for c in again["candidates"]] == [
+        c["absorption"] for c in summary["candidates"]]
+
+
+def test_design_without_verification_skips_simulation(smoke_copy, capsys):
+    assert main(["design", "--target", "0.06", "--profile", "smoke", "--n", "3",
+                 "--no-verify", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["verified"] is False and "simulation_s" not in summary["timings_s"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--target", "1.2"], "between 0 and 1"),
+    (["--target", "abc"], "number"),
+    (["--target", "0.5", "--n", "0"], ">= 1"),
+    (["--target", "0.5", "--dataset", "data-iii"], "invalid choice"),
+    (["--target", "0.5", "--method", "magic"], "invalid choice"),
+])
+def test_design_bad_input_is_one_line_exit_2(smoke_copy, tmp_path, capsys, extra, message):
+    out = tmp_path / "never"
+    code = main(["design", "--profile", "smoke", "--out", str(out)] + extra)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_design_with_corrupted_weights_names_the_file(smoke_copy, capsys):
+    weights = smoke_copy / "smoke" / "gan" / "generator.npz"
+    weights.write_bytes(weights.read_bytes()[:100])
+    assert main(["design", "--target", "0.5", "--profile", "smoke", "--n", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "generator.npz" in err and "invdes reproduce --profile smoke --steps gan" in err
+
+
+def test_design_warns_outside_training_range(smoke_copy, capsys):
+    assert main(["design", "--target", "0.9", "--profile", "smoke", "--n", "2",
+                 "--no-verify"]) == 0
+    assert "outside the absorption range seen in training" in capsys.readouterr().err
