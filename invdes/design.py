@@ -89,8 +89,13 @@ def training_range(profile: Profile, dataset: str) -> tuple[float, float] | None
 
 def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "gan-mdn",
            seed: int = 0, verify: bool = True, profile: Profile | str | None = "paper",
-           n_jobs: int | None = None, progress: bool = True) -> DesignResult:
-    """Sample ``n`` candidates for ``target`` and (by default) rank them by simulated REP."""
+           n_jobs: int | None = None, progress: bool = True, models: dict | None = None,
+           generator=None) -> DesignResult:
+    """Sample ``n`` candidates for ``target`` and (by default) rank them by simulated REP.
+
+    ``models`` / ``generator``: already loaded ones (from :func:`invdes.pipeline.load_models`
+    and :func:`invdes.pipeline.generator_for`) to skip loading, e.g. in a loop.
+    """
     target = check_target(target)
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
@@ -104,8 +109,9 @@ def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "gan-
 
     timings = {}
     t0 = time.perf_counter()
-    generator = pipeline.generator_for(profile)
-    models = {} if method == "random-latent" else pipeline.load_models(profile, dataset)
+    generator = generator or pipeline.generator_for(profile)
+    if models is None:
+        models = {} if method == "random-latent" else pipeline.load_models(profile, dataset)
     timings["load_s"] = time.perf_counter() - t0
     y_range = training_range(profile, dataset)
     if y_range and not y_range[0] <= target <= y_range[1]:
