@@ -75,6 +75,10 @@ def write_json(path: str | os.PathLike, data: dict | list) -> None:
 
 
 def git_commit() -> str:
+    """HEAD of the repository (``+dirty`` with uncommitted changes); ``$INVDES_GIT_COMMIT``
+    overrides it (for copies of the tree without .git, such as a remote machine)."""
+    if os.environ.get("INVDES_GIT_COMMIT"):
+        return os.environ["INVDES_GIT_COMMIT"]
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10

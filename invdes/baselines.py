@@ -689,7 +689,7 @@ def run_bo(
     t_start = time.perf_counter()
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         bar = tqdm(total=budget, initial=len(xs), desc=f"BO target {target:g}", unit="eval")
 

@@ -28,8 +28,9 @@ def load_image(path: str | Path) -> np.ndarray:
     if suffix == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read {path} as a .npy array: {exc}") from None
+        except (OSError, ValueError, EOFError):
+            raise UsageError(f"cannot read {path} as a .npy array (empty, truncated or not "
+                             "a numpy array file)") from None
     elif suffix == ".png":
         from PIL import Image, UnidentifiedImageError
 
@@ -71,14 +72,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
           f"{spectrum.band_average:.6f}")
     if args.spectrum:
         out = Path(args.spectrum)
-        fig = optics.plot_spectrum(spectrum, title=str(args.image))
+        fmt = out.suffix.lower().lstrip(".") or "png"
+        if fmt not in ("png", "pdf", "svg"):
+            raise UsageError(f"--spectrum {out}: unsupported plot format {fmt!r}; "
+                             "allowed: .png, .pdf, .svg")
+        import matplotlib.pyplot as plt
+
         from invdes.artifacts import atomic_path
 
+        fig = optics.plot_spectrum(spectrum, title=str(args.image))
         try:
             with atomic_path(out) as tmp:
-                fig.savefig(tmp, format="png", dpi=120)
+                fig.savefig(tmp, format=fmt, dpi=120)
         except OSError as exc:
             raise UsageError(f"cannot write {out}: {exc}") from None
+        finally:
+            plt.close(fig)
         print(f"spectrum plot written to {out}")
     return 0
 

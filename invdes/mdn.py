@@ -486,7 +486,7 @@ class MDN:
         stop_reason = "max_epochs"
         bar = None
         if self.verbose == 1:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm
 
             bar = tqdm(total=int(self.max_epochs), desc="MDN", unit="epoch")
         try:

@@ -135,7 +135,7 @@ def absorption(images, config: OpticsConfig | None = None, *, n_jobs: int | None
     if n_jobs < 1:
         raise ValueError(f"n_jobs must be >= 1; got {n_jobs}")
     chunks = [imgs[i : i + chunk_size] for i in range(0, n, chunk_size)]
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     bar = tqdm(total=n, desc="RCWA", unit="img", disable=not progress)
     out: list[np.ndarray] = []

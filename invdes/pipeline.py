@@ -166,7 +166,11 @@ def bo_state_path(profile_name: str, dataset: str, target: float) -> Path:
     return bo_dir(profile_name, dataset) / f"target_{target:.2f}.npz"
 
 
-def _bo_task(profile_name: str, dataset: str, target: float) -> dict:
+def _bo_task(profile_name: str, dataset: str, target: float,
+             n_iterations: int | None = None) -> dict:
+    """One BO run (resumed from its record). ``n_iterations`` < the profile's stops early
+    (e.g. 0: only the random initial phase, which parallelizes well); a later call with the
+    profile's budget continues the same record."""
     from threadpoolctl import threadpool_limits
 
     from invdes.baselines import run_bo
@@ -174,19 +178,23 @@ def _bo_task(profile_name: str, dataset: str, target: float) -> dict:
     profile = get_profile(profile_name)
     generator = generator_for(profile)
     simulate = simulator_for(profile, n_jobs=1)
+    config = profile.bo if n_iterations is None else replace(profile.bo,
+                                                              n_iterations=n_iterations)
     with threadpool_limits(limits=1):
         res = run_bo(lambda z: simulate(generator.generate(z)), DATASETS[dataset] ** 2, target,
-                     profile.bo, state_path=bo_state_path(profile_name, dataset, target),
+                     config, state_path=bo_state_path(profile_name, dataset, target),
                      progress=False)
     return {"dataset": dataset, "target": target, "rep_best": res.rep_best,
             "wall_time_s": res.wall_time_s}
 
 
 def step_baselines(profile: Profile, *, force: bool = False, n_jobs: int | None = None,
-                   datasets=tuple(DATASETS), targets=None) -> None:
-    """Bayesian optimization for every (data set, target), in parallel processes."""
+                   datasets=tuple(DATASETS), targets=None,
+                   n_iterations: int | None = None) -> None:
+    """Bayesian optimization for every (data set, target), in parallel processes
+    (``n_iterations``: see :func:`_bo_task`)."""
     from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from invdes.optics import default_n_jobs
 
@@ -204,7 +212,7 @@ def step_baselines(profile: Profile, *, force: bool = False, n_jobs: int | None 
     tasks = [(name, t) for name in datasets for t in targets]
     n_jobs = min(len(tasks), default_n_jobs() if n_jobs is None else n_jobs)
     results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-        delayed(_bo_task)(profile.name, name, t) for name, t in tasks)
+        delayed(_bo_task)(profile.name, name, t, n_iterations) for name, t in tasks)
     for res in tqdm(results, total=len(tasks), desc="BO runs", unit="run"):
         log.info("BO %s target %.2f: best REP %.3f %% in %.0f s", res["dataset"], res["target"],
                  100 * res["rep_best"], res["wall_time_s"])
@@ -286,7 +294,7 @@ def evaluate_cell(profile: Profile, dataset: str, method: str, target: float, *,
 
 def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
     """Table 1 (CSV per data set), best-of-N curves, Figures 2 and 3 (PNG)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from invdes import evaluate as E
     from invdes.data import load_dataset

@@ -1,0 +1,90 @@
+"""`invdes simulate`: the printed absorption, the spectrum plot, and one-line usage errors."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from invdes import cli, microstructure, optics
+from invdes.config import MicrostructureConfig, get_profile
+
+PROFILE = "smoke"
+
+
+@pytest.fixture(scope="module")
+def image() -> np.ndarray:
+    """A small binary microstructure (uint8, 16 x 16) with both phases present."""
+    img = microstructure.generate(1, MicrostructureConfig(size=16), seed=4)[0]
+    assert 0 < img.mean() < 1
+    return img
+
+
+@pytest.fixture(scope="module")
+def expected(image) -> float:
+    return float(optics.absorption(image, get_profile(PROFILE).optics, n_jobs=1)[0])
+
+
+def printed_absorption(out: str) -> float:
+    match = re.search(r"^absorption .*: ([0-9.]+)$", out, flags=re.MULTILINE)
+    assert match, f"no absorption line in output:\n{out}"
+    return float(match.group(1))
+
+
+def write_png(path, image: np.ndarray) -> None:
+    Image.fromarray((image * 255).astype(np.uint8)).save(path)
+
+
+def test_simulate_png_prints_absorption(tmp_path, capsys, image, expected):
+    path = tmp_path / "design.png"
+    write_png(path, image)
+    assert cli.main(["simulate", str(path), "--profile", PROFILE]) == 0
+    out = capsys.readouterr().out
+    assert printed_absorption(out) == pytest.approx(expected, abs=1e-6)
+    assert "16x16" in out
+
+
+def test_simulate_npy_prints_absorption_and_writes_spectrum(tmp_path, capsys, image, expected):
+    path, plot = tmp_path / "design.npy", tmp_path / "out.png"
+    np.save(path, image)
+    assert cli.main(["simulate", str(path), "--profile", PROFILE, "--spectrum", str(plot)]) == 0
+    assert printed_absorption(capsys.readouterr().out) == pytest.approx(expected, abs=1e-6)
+    assert plot.stat().st_size > 0
+    with Image.open(plot) as im:
+        assert im.format == "PNG" and min(im.size) > 100
+
+
+def test_png_and_npy_give_the_same_image(tmp_path, image):
+    write_png(tmp_path / "a.png", image)
+    np.save(tmp_path / "a.npy", image)
+    np.testing.assert_array_equal(cli.load_image(tmp_path / "a.png"), image)
+    np.testing.assert_array_equal(cli.load_image(tmp_path / "a.npy"), image)
+
+
+def _grey_png(path):
+    Image.fromarray(np.array([[0, 128], [255, 0]], dtype=np.uint8)).save(path)
+
+
+@pytest.mark.parametrize(
+    "name, make, message",
+    [
+        ("grey.png", _grey_png, "grey levels"),
+        ("missing.npy", None, "not found"),
+        ("design.txt", lambda p: p.write_text("0 1\n1 0\n"), "unsupported image type"),
+        ("cube.npy", lambda p: np.save(p, np.zeros((2, 8, 8), np.uint8)), "must be 2-D"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, name, make, message):
+    path = tmp_path / name
+    if make is not None:
+        make(path)
+    assert cli.main(["simulate", str(path), "--profile", PROFILE]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("invdes: error:") and message in lines[0]
+    assert name in lines[0]
+    assert "Traceback" not in captured.err + captured.out
+    assert "absorption" not in captured.out
