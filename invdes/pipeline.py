@@ -262,16 +262,27 @@ def candidates(method: str, models: dict, ds, target: float, n: int, seed: int, 
     return np.asarray(images, np.uint8), z, time.perf_counter() - t0
 
 
-def evaluate_cell(profile: Profile, dataset: str, method: str, target: float, *, models, ds,
-                  generator, simulate, force: bool = False) -> dict:
-    """Candidates of one (data set, method, target), simulated; cached in ``cells/``."""
+def _read_cell(path: Path) -> dict | None:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError):
+        log.warning("evaluate: unreadable cell %s, recomputed", path)
+        return None
+
+
+def _write_cell(path: Path, cell: dict) -> None:
+    with artifacts.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **cell)
+
+
+def prepare_cell(profile: Profile, dataset: str, method: str, target: float, *, models, ds,
+                 generator) -> Path:
+    """Draw the candidates of one (data set, method, target) and store them, not yet
+    simulated, in ``cells/`` (kept when already there)."""
     path = _cell_path(profile.name, dataset, method, target)
-    if path.exists() and not force:
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                return {k: f[k] for k in f.files}
-        except (OSError, ValueError):
-            log.warning("evaluate: unreadable cell %s, recomputed", path)
+    if path.exists() and _read_cell(path) is not None:
+        return path
     ev = profile.evaluation
     seed = ev.seed + 1000 * list(DATASETS).index(dataset) + int(round(100 * target))
     images, z, gen_s = candidates(method, models, ds, target, ev.n_candidates, seed, generator)
@@ -280,23 +291,49 @@ def evaluate_cell(profile: Profile, dataset: str, method: str, target: float, *,
                                      ev.best_of_n_max - ev.n_candidates, seed + 7, generator)
         images = np.concatenate([images, more])
         z = None if z is None else np.concatenate([z, z_more])
-    t0 = time.perf_counter()
-    y_hat = np.asarray(simulate(images), float)
-    sim_s = time.perf_counter() - t0
-    cell = {"y_hat": y_hat, "images": images, "generation_s": np.float64(gen_s),
-            "simulation_s": np.float64(sim_s * ev.n_candidates / len(images))}
+    cell = {"images": images, "generation_s": np.float64(gen_s)}
     if z is not None:
         cell["z"] = np.asarray(z, np.float32)
-    with artifacts.atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **cell)
-    return cell
+    _write_cell(path, cell)
+    return path
 
 
-def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
-    """Table 1 (CSV per data set), best-of-N curves, Figures 2 and 3 (PNG)."""
+def simulate_pending_cells(profile: Profile, *, n_jobs: int | None = None,
+                           progress: bool = True) -> int:
+    """Simulate, in one parallel batch, every stored cell that has no ``y_hat`` yet; returns
+    the number of images simulated. Needs numpy only (can run on another machine)."""
+    from invdes.optics import absorption, default_n_jobs
+
+    folder = evaluate_dir(profile.name) / "cells"
+    pending = []
+    for path in sorted(folder.glob("*.npz")):
+        cell = _read_cell(path)
+        if cell is not None and "y_hat" not in cell:
+            pending.append((path, cell))
+    if not pending:
+        return 0
+    images = np.concatenate([c["images"] for _, c in pending])
+    n_jobs = default_n_jobs() if n_jobs is None else n_jobs
+    t0 = time.perf_counter()
+    y = absorption(images, profile.optics, n_jobs=n_jobs, progress=progress, chunk_size=8)
+    seconds_per_image = (time.perf_counter() - t0) / len(images)
+    start = 0
+    for path, cell in pending:
+        n = len(cell["images"])
+        cell["y_hat"] = y[start : start + n]
+        # wall time of this cell's share of the batch, for the Table 1 candidates
+        cell["simulation_s"] = np.float64(seconds_per_image * profile.evaluation.n_candidates)
+        cell["simulation_n_jobs"] = np.int64(n_jobs)
+        cell["simulation_machine"] = np.array(json.dumps(artifacts.machine()))
+        _write_cell(path, cell)
+        start += n
+    return len(images)
+
+
+def prepare_all_cells(profile: Profile, *, force: bool = False) -> None:
+    """Draw and store the candidates of every (data set, method, target)."""
     from tqdm import tqdm
 
-    from invdes import evaluate as E
     from invdes.data import load_dataset
 
     configs = upstream_configs(profile, "evaluate")
@@ -308,29 +345,53 @@ def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None =
             f.unlink()
     ev = profile.evaluation
     generator = generator_for(profile)
-    simulate = simulator_for(profile, n_jobs=n_jobs)
+    for name in DATASETS:
+        ds = load_dataset(name, profile, verify=0)
+        models = load_models(profile, name)
+        cells = [(m, t) for m in METHODS for t in ev.targets]
+        for method, target in tqdm(cells, desc=f"candidates {name}", unit="cell"):
+            prepare_cell(profile, name, method, target, models=models, ds=ds,
+                         generator=generator)
+    artifacts.write_provenance(out, artifacts.provenance(
+        configs, seed=ev.seed, wall_time_s=0.0, note="cells prepared; tables not yet built"))
+
+
+def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
+    """Table 1 (CSV per data set), best-of-N curves, Figures 2 and 3 (PNG).
+
+    Three phases, each resumable: draw and store every cell's candidates
+    (:func:`prepare_all_cells`), simulate the pending ones in one parallel batch
+    (:func:`simulate_pending_cells`), then build the tables and figures from the cells.
+    """
+    from invdes import evaluate as E
+    from invdes.data import load_dataset
+
+    configs = upstream_configs(profile, "evaluate")
+    out = evaluate_dir(profile.name)
+    ev = profile.evaluation
     with artifacts.Timer() as timer:
+        prepare_all_cells(profile, force=force)
+        simulate_pending_cells(profile, n_jobs=n_jobs)
         curves, best_designs, random_images, bo_results = {}, {}, {}, {}
         for name in DATASETS:
             ds = load_dataset(name, profile, verify=0)
-            models = load_models(profile, name)
             rows = []
-            cells = [(m, t) for m in METHODS for t in ev.targets]
-            for method, target in tqdm(cells, desc=f"evaluate {name}", unit="cell"):
-                cell = evaluate_cell(profile, name, method, target, models=models, ds=ds,
-                                     generator=generator, simulate=simulate)
-                k = ev.n_candidates
-                result = E.evaluate_candidates(cell["images"][:k], target,
-                                               lambda _x, y=cell["y_hat"][:k]: y,
-                                               train_images=ds.x)
-                result["simulation_s"] = float(cell["simulation_s"])
-                rows.append(E.table1_row(name, method, result, float(cell["generation_s"])))
-                if method in POOL_METHODS:
-                    curves[(name, method, target)] = E.best_of_n_curve(
-                        E.rep(cell["y_hat"], target), n_max=len(cell["y_hat"]))
-                if method == "gan-mdn":
-                    i = int(np.argmin(E.rep(cell["y_hat"][:k], target)))
-                    best_designs[(name, target)] = (cell["images"][i], float(cell["y_hat"][i]))
+            for method in METHODS:
+                for target in ev.targets:
+                    cell = _read_cell(_cell_path(profile.name, name, method, target))
+                    k = ev.n_candidates
+                    result = E.evaluate_candidates(cell["images"][:k], target,
+                                                   lambda _x, y=cell["y_hat"][:k]: y,
+                                                   train_images=ds.x)
+                    result["simulation_s"] = float(cell["simulation_s"])
+                    rows.append(E.table1_row(name, method, result, float(cell["generation_s"])))
+                    if method in POOL_METHODS:
+                        curves[(name, method, target)] = E.best_of_n_curve(
+                            E.rep(cell["y_hat"], target), n_max=len(cell["y_hat"]))
+                    if method == "gan-mdn":
+                        i = int(np.argmin(E.rep(cell["y_hat"][:k], target)))
+                        best_designs[(name, target)] = (cell["images"][i],
+                                                        float(cell["y_hat"][i]))
             bo_results[name] = load_bo_results(profile, name)
             rows += [E.bo_table1_row(name, r) for r in bo_results[name].values()]
             E.write_table1_csv(rows, out / f"table1_{name}.csv")
@@ -409,6 +470,65 @@ def plot_best_of_n_grid(curves: dict, targets):
     np.atleast_1d(axes)[-1].legend(fontsize=6)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- status
+
+
+def step_current(profile: Profile, step: str) -> bool:
+    """True when ``step``'s artifact exists and was made with the profile's current config
+    (BO counts as current with partial runs; the book reports how far they got)."""
+    from invdes.artifacts import ArtifactError
+
+    try:
+        if step == "gan":
+            from invdes.gan_numpy import load_checked_weights
+
+            load_checked_weights(profile.name)
+            return True
+        if step == "data":
+            from invdes import data
+
+            gen = generator_for(profile)
+            return all(data.is_current(n, profile, generator=gen) for n in DATASETS)
+        if step == "mdn":
+            return all(artifacts.is_current(models_dir(profile.name, n),
+                                            upstream_configs(profile, "mdn"),
+                                            required=tuple(MODEL_FILES.values()))
+                       for n in DATASETS)
+        if step == "baselines":
+            return all(artifacts.is_current(bo_dir(profile.name, n),
+                                            upstream_configs(profile, "baselines"))
+                       and any(bo_dir(profile.name, n).glob("target_*.npz")) for n in DATASETS)
+        if step == "evaluate":
+            return artifacts.is_current(
+                evaluate_dir(profile.name), upstream_configs(profile, "evaluate"),
+                required=tuple(f"table1_{n}.csv" for n in DATASETS))
+    except (ArtifactError, OSError, ValueError):
+        return False
+    raise ValueError(f"unknown step {step!r}; allowed: {', '.join(STEPS)}")
+
+
+def book_profile(profile: Profile | str | None = None, steps=STEPS) -> Profile:
+    """The profile a book chapter shows, with the artifacts it needs in place.
+
+    ``smoke``: runs (or reuses) ``steps`` now - minutes. ``paper``: never trains or simulates;
+    when a needed paper artifact is not committed (or is stale), prints a notice naming the
+    missing steps and falls back to the smoke profile, so the page still renders, honestly
+    labelled.
+    """
+    profile = _profile(profile)
+    steps = tuple(steps)
+    if profile.name == "paper":
+        missing = [s for s in steps if not step_current(profile, s)]
+        if not missing:
+            return profile
+        print(f"NOTE: the paper-profile results of step(s) {', '.join(missing)} are not in "
+              "this checkout yet (see the reproduce page); this page shows the smoke "
+              "profile instead - tiny data and short training, not paper-scale results.")
+        profile = get_profile("smoke")
+    reproduce(profile, steps)
+    return profile
 
 
 # ----------------------------------------------------------------------------- reproduce
