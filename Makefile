@@ -2,7 +2,10 @@
 #
 #   make book   execute every notebook (profile $$INVDES_PROFILE, default paper) and build
 #               the Jupyter Book into _build/html/index.html
-#   make test   ruff, unit tests and notebooks, all in the smoke profile
+#   make test   ruff, unit tests and notebooks, all in the smoke profile; tests/test_book.py
+#               builds the book once and opens every page in headless Chromium (Debian
+#               packages chromium, chromium-driver: .ci/run installs them as root; playwright
+#               comes with the dev extra). INVDES_SKIP_BROWSER=1 skips that test.
 #   make venv   create .venv (once) and install the package with its dev extra
 #   make clean  remove the book build and tool caches (keeps .venv and artifacts/)
 
@@ -31,6 +34,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 
+# The dev extra brings the test tools, playwright included (its Python API only: the browser
+# is the system Chromium, so `playwright install` is never run).
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $@
@@ -46,8 +51,10 @@ test: lint
 	INVDES_PROFILE=smoke $(BIN)/pytest tests
 	INVDES_PROFILE=smoke $(BIN)/pytest --nbval-lax notebooks/ || test $$? -eq 5
 
+# MPLBACKEND is unset: a non-interactive backend such as Agg (CI exports it) would keep the
+# notebook kernels from showing their figures.
 book: venv
-	INVDES_PROFILE=$${INVDES_PROFILE:-paper} $(BIN)/jupyter-book build .
+	env -u MPLBACKEND INVDES_PROFILE=$${INVDES_PROFILE:-paper} $(BIN)/jupyter-book build .
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
 clean:

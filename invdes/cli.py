@@ -177,9 +177,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from invdes.pipeline import parse_steps, reproduce
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    import_tensorflow_quietly()
     try:
         steps = parse_steps(args.steps)
+        if set(steps) & {"gan", "mdn", "evaluate"}:  # data and baselines need numpy only
+            import_tensorflow_quietly()
         timings = reproduce(args.profile, steps, force=args.force, n_jobs=args.n_jobs)
     except (ValueError, ArtifactError) as exc:
         raise UsageError(str(exc)) from None

@@ -77,8 +77,10 @@ class GANConfig:
     collapse_weight: float = 0.03
     style_weight: float = 0.03
     feature_extractor: str = "random"
-    instance_noise: float = 0.0
+    instance_noise: float = 0.5
+    instance_noise_final: float = 0.1
     label_smoothing: float = 0.0
+    ema_decay: float = 0.998
     checkpoint_every: int = 10
     n_eval_images: int = 100
     seed: int = 0
@@ -162,11 +164,12 @@ def _smoke() -> Profile:
 def _paper() -> Profile:
     return Profile(
         name="paper",
-        gan=GANConfig(n_train_images=10_000, iterations=3_000, batch_size=32, checkpoint_every=100),
+        gan=GANConfig(n_train_images=10_000, iterations=2_500, batch_size=32, checkpoint_every=50,
+                      n_eval_images=500),
         data=DataConfig(n_samples=6_000, chunk_size=200),
         mdn=MDNConfig(max_epochs=2_000),
         bo=BOConfig(n_initial=250, n_iterations=400),
-        evaluation=EvaluationConfig(n_candidates=30, best_of_n_max=300, direct_mdn_max_epochs=20),
+        evaluation=EvaluationConfig(n_candidates=30, best_of_n_max=300, direct_mdn_max_epochs=10),
     )
 
 
