@@ -312,22 +312,26 @@ def simulate_pending_cells(profile: Profile, *, n_jobs: int | None = None,
             pending.append((path, cell))
     if not pending:
         return 0
-    images = np.concatenate([c["images"] for _, c in pending])
     n_jobs = default_n_jobs() if n_jobs is None else n_jobs
-    t0 = time.perf_counter()
-    y = absorption(images, profile.optics, n_jobs=n_jobs, progress=progress, chunk_size=8)
-    seconds_per_image = (time.perf_counter() - t0) / len(images)
-    start = 0
-    for path, cell in pending:
-        n = len(cell["images"])
-        cell["y_hat"] = y[start : start + n]
-        # wall time of this cell's share of the batch, for the Table 1 candidates
-        cell["simulation_s"] = np.float64(seconds_per_image * profile.evaluation.n_candidates)
-        cell["simulation_n_jobs"] = np.int64(n_jobs)
-        cell["simulation_machine"] = np.array(json.dumps(artifacts.machine()))
-        _write_cell(path, cell)
-        start += n
-    return len(images)
+    shapes = sorted({c["images"].shape[1:] for _, c in pending})
+    for shape in shapes:  # one parallel batch per image size (Data-I and Data-II differ)
+        group = [(p, c) for p, c in pending if c["images"].shape[1:] == shape]
+        images = np.concatenate([c["images"] for _, c in group])
+        t0 = time.perf_counter()
+        y = absorption(images, profile.optics, n_jobs=n_jobs, progress=progress, chunk_size=8)
+        seconds_per_image = (time.perf_counter() - t0) / len(images)
+        start = 0
+        for path, cell in group:
+            n = len(cell["images"])
+            cell["y_hat"] = y[start : start + n]
+            # this batch's wall time per image, times the Table 1 candidate count
+            cell["simulation_s"] = np.float64(seconds_per_image
+                                              * profile.evaluation.n_candidates)
+            cell["simulation_n_jobs"] = np.int64(n_jobs)
+            cell["simulation_machine"] = np.array(json.dumps(artifacts.machine()))
+            _write_cell(path, cell)
+            start += n
+    return sum(len(c["images"]) for _, c in pending)
 
 
 def prepare_all_cells(profile: Profile, *, force: bool = False) -> None:
