@@ -27,29 +27,13 @@ from typing import Any
 import numpy as np
 
 from invdes.artifacts import ArtifactError, atomic_path, write_json
+from invdes.checks import check_count as _check_count
+from invdes.checks import check_positive_target as _check_target
 from invdes.config import BOConfig, MDNConfig
 
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _check_count(n, name: str = "n") -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= 1; got {n!r}")
-    if n < 1:
-        raise ValueError(f"{name} must be >= 1; got {n}")
-    return int(n)
-
-
-def _check_target(target, name: str = "target") -> float:
-    try:
-        value = float(target)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a positive number; got {target!r}") from exc
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0 (REP divides by it); got {target!r}")
-    return value
 
 
 def check_binary_images(images, name: str = "images") -> np.ndarray:

@@ -137,7 +137,7 @@ class EvaluationConfig:
     targets: tuple[float, ...] = TARGETS
     n_candidates: int = 30
     best_of_n_max: int = 300
-    direct_mdn_max_epochs: int = 5  # the direct MDN's epochs are ~1000x dearer: capped
+    direct_mdn_max_epochs: int = 5  # the direct MDN (y -> every pixel) costs ~1000x per epoch
     seed: int = 0
 
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from invdes.artifacts import atomic_path
 from invdes.baselines import check_binary_images, check_vector
+from invdes.checks import check_positive_target as _check_target
 
 #: Method keys used in tables and figures, with display names.
 METHOD_LABELS: dict[str, str] = {
@@ -139,16 +140,6 @@ def paper_table1_rows() -> list[dict]:
 # --------------------------------------------------------------------------------------------
 # REP
 # --------------------------------------------------------------------------------------------
-
-
-def _check_target(target) -> float:
-    try:
-        value = float(target)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"target must be a positive number; got {target!r}") from exc
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"target must be a finite number > 0 (REP divides by it); got {target!r}")
-    return value
 
 
 def rep(y_hat, target) -> np.ndarray:

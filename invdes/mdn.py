@@ -54,6 +54,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_probability as tfp  # noqa: E402
 
 from invdes.artifacts import ArtifactError, atomic_path, write_json  # noqa: E402
+from invdes.checks import check_count as _check_count
 from invdes.config import MDNConfig  # noqa: E402
 
 tfd = tfp.distributions
@@ -120,14 +121,6 @@ def check_latents(z, n: int | None = None, dim: int | None = None, name: str = "
             f"{rows[0]}; remove or repair those rows"
         )
     return arr
-
-
-def _check_count(n, name: str = "n") -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= 1; got {n!r}")
-    if n < 1:
-        raise ValueError(f"{name} must be >= 1; got {n}")
-    return int(n)
 
 
 # --------------------------------------------------------------------------------------------
