@@ -1,0 +1,238 @@
+"""Tests of invdes.gan (Keras generator/discriminator, losses, training, artifact) and
+invdes.gan_numpy (the TensorFlow-free inference path)."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from invdes import gan_numpy
+from invdes.artifacts import ArtifactError, artifact_dir, provenance, write_provenance
+from invdes.config import GANConfig, MicrostructureConfig, Profile, get_profile
+
+gan = pytest.importorskip("invdes.gan")
+tf = gan.tf
+
+TINY = Profile(
+    name="smoke",
+    microstructure=MicrostructureConfig(size=64),
+    gan=GANConfig(latent_side=2, n_train_images=16, iterations=3, batch_size=4,
+                  checkpoint_every=1, n_eval_images=8, seed=3),
+)
+
+
+@pytest.fixture(scope="module")
+def generator():
+    gan.set_determinism(0)
+    g = gan.Generator()
+    # an untrained generator has BN moving statistics 0/1; give it non-trivial ones
+    rng = np.random.default_rng(0)
+    arrays = g.raw_arrays()
+    for key in arrays:
+        if key.endswith("moving_mean"):
+            arrays[key] = rng.normal(0, 0.1, arrays[key].shape).astype(np.float32)
+        elif key.endswith("moving_variance"):
+            arrays[key] = rng.uniform(0.5, 2.0, arrays[key].shape).astype(np.float32)
+    return gan.Generator.from_arrays(arrays)
+
+
+@pytest.mark.parametrize("s", [2, 3, 4])
+def test_shapes_and_binary(generator, s):
+    z = gan.sample_latents(3, s, seed=s)
+    assert z.shape == (3, s * s) and z.min() >= -1 and z.max() <= 1
+    cont = generator.generate_continuous(z)
+    assert cont.shape == (3, 32 * s, 32 * s) and cont.dtype == np.float32
+    assert np.all(np.abs(cont) < 1)
+    images = generator.generate(z.reshape(3, s, s))  # (n, s, s) accepted too
+    assert images.shape == (3, 32 * s, 32 * s) and images.dtype == np.uint8
+    assert set(np.unique(images)) <= {0, 1}
+    assert 0 < images.mean() < 1
+
+
+def test_bad_latent_shape(generator):
+    with pytest.raises(ValueError, match="s\\*s"):
+        generator.generate(np.zeros((2, 5), np.float32))
+
+
+def test_network_shapes():
+    g = gan.build_generator(3)
+    assert tuple(g.output.shape[1:]) == (96, 96, 1)
+    d = gan.build_discriminator(128)
+    assert tuple(d.output.shape[1:]) == (1,)
+    assert 150_000 < g.count_params() < 250_000
+    with pytest.raises(ValueError, match="multiple of 16"):
+        gan.build_discriminator(100)
+
+
+def test_collapse_loss_identical_vs_different():
+    rng = np.random.default_rng(0)
+    one = rng.normal(size=(1, 8, 8, 4)).astype(np.float32)
+    same = np.repeat(one, 6, axis=0)
+    different = rng.normal(size=(6, 8, 8, 4)).astype(np.float32)
+    c_same = float(gan.collapse_loss(same))
+    c_diff = float(gan.collapse_loss(different))
+    assert c_same == pytest.approx(1.0, abs=1e-5)
+    assert c_diff < 0.1 < c_same
+
+
+def test_style_loss_zero_for_identical_batches():
+    rng = np.random.default_rng(1)
+    feats = [rng.random((4, 8, 8, 3)).astype(np.float32),
+             rng.random((4, 4, 4, 5)).astype(np.float32)]
+    assert float(gan.style_loss(feats, feats)) == 0.0
+    other = [f * 1.5 for f in feats]
+    assert float(gan.style_loss(other, feats)) > 0.1
+
+
+def test_random_features_fixed_by_seed():
+    a, b = gan.random_feature_filters(0), gan.random_feature_filters(0)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(a[0], gan.random_feature_filters(1)[0])
+
+
+def _tiny_batch(cfg, side):
+    rng = np.random.default_rng(5)
+    real = np.where(rng.random((cfg.batch_size, side, side, 1)) < 0.3, 1.0, -1.0)
+    z = rng.uniform(-1, 1, (cfg.batch_size, cfg.latent_side, cfg.latent_side, 1))
+    return real.astype(np.float32), z.astype(np.float32)
+
+
+def test_generator_step_lowers_generator_loss():
+    cfg = TINY.gan
+    trainer = gan.GANTrainer(cfg, image_side=64)
+    real, z = _tiny_batch(cfg, 64)
+    before = trainer.generator_losses(real, z)
+    trainer.generator_step(real, z)
+    after = trainer.generator_losses(real, z)
+    assert np.isfinite(list(before.values())).all()
+    assert after["g_loss"] < before["g_loss"]
+
+
+def test_discriminator_features_variant_runs():
+    cfg = dataclasses.replace(TINY.gan, feature_extractor="discriminator")
+    trainer = gan.GANTrainer(cfg, image_side=64)
+    real, z = _tiny_batch(cfg, 64)
+    losses = trainer.generator_step(real, z, sigma=0.3, seed=(1, 2))
+    assert np.isfinite(list(losses.values())).all() and losses["style"] > 0
+
+
+def test_batch_norm_recalibration_matches_batch_statistics():
+    gan.set_determinism(1)
+    model = gan.build_generator(None)
+    z = gan.sample_latents(64, 2, seed=4).reshape(64, 2, 2, 1)
+    gan.recalibrate_batch_norm(model, z, batch_size=16)
+    inference = np.asarray(model(z, training=False))
+    batch_stats = np.asarray(model(z, training=True))  # normalizes with this batch's statistics
+    assert np.abs(inference - batch_stats).max() < 1e-3
+
+
+def test_training_deterministic_and_resumable(tmp_path):
+    images = np.random.default_rng(0).integers(0, 2, (16, 64, 64)).astype(np.uint8)
+    runs = {}
+    for name, stop in (("a", None), ("c", 1)):
+        out = tmp_path / name
+        g = gan.train_gan(TINY, out, progress=False, evaluate=False, images=images,
+                          stop_after=stop)
+        if stop is not None:
+            assert g is None and (out / gan_numpy.CHECKPOINT_FILE).exists()
+            g = gan.train_gan(TINY, out, progress=False, evaluate=False, images=images)
+        assert not (out / gan_numpy.CHECKPOINT_FILE).exists()
+        runs[name] = g.raw_arrays()
+        hist = gan.load_history(out)
+        assert list(hist["iteration"]) == [1, 2, 3]
+    for key in runs["a"]:
+        np.testing.assert_array_equal(runs["a"][key], runs["c"][key], err_msg=key)
+
+
+def test_save_load_round_trip(generator, tmp_path):
+    z = gan.sample_latents(4, 3, seed=1)
+    path = generator.save(tmp_path / "g.npz")
+    loaded = gan.Generator.load(path)
+    np.testing.assert_array_equal(generator.generate(z), loaded.generate(z))
+    assert loaded.artifact_hash == generator.artifact_hash
+
+
+def test_numpy_path_matches_keras(generator, tmp_path):
+    for s in (2, 3):
+        z = gan.sample_latents(6, s, seed=10 + s)
+        keras_cont = generator.generate_continuous(z)
+        np_cont = gan_numpy.numpy_generate_continuous(generator.raw_arrays(), z)
+        assert np.abs(keras_cont - np_cont).max() < 1e-4
+        folded = generator.export_numpy(tmp_path / "folded.npz")
+        np.testing.assert_array_equal(generator.generate(z), gan_numpy.numpy_generate(folded, z))
+    npg = gan_numpy.NumpyGenerator(generator.save(tmp_path / "raw.npz"))
+    assert npg.artifact_hash == generator.artifact_hash
+
+
+def test_gan_numpy_does_not_import_tensorflow():
+    code = ("import sys, invdes.gan_numpy; "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def _write_artifact(generator, profile_name, configs=None):
+    profile = get_profile(profile_name)
+    directory = artifact_dir(profile_name, "gan")
+    generator.save(directory / gan_numpy.WEIGHTS_FILE)
+    configs = configs or gan_numpy.artifact_configs(profile)
+    write_provenance(directory, provenance(configs, seed=0, wall_time_s=0.0,
+                                           weights_hash=generator.artifact_hash))
+    return directory / gan_numpy.WEIGHTS_FILE
+
+
+def test_load_generator_errors(generator, tmp_path, monkeypatch):
+    monkeypatch.setenv("INVDES_ARTIFACTS", str(tmp_path))
+    fix = "invdes reproduce --profile smoke --steps gan --force"
+    with pytest.raises(ArtifactError, match="missing") as err:
+        gan.load_generator("smoke")
+    assert fix in str(err.value) and "generator.npz" in str(err.value)
+
+    path = _write_artifact(generator, "smoke")
+    z = gan.sample_latents(2, 2, seed=0)
+    np.testing.assert_array_equal(gan.load_generator("smoke").generate(z), generator.generate(z))
+    np.testing.assert_array_equal(gan_numpy.NumpyGenerator.from_profile("smoke").generate(z),
+                                  generator.generate(z))
+
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(ArtifactError, match="unreadable") as err:
+        gan.load_generator("smoke")
+    assert fix in str(err.value) and str(path) in str(err.value)
+
+    profile = get_profile("smoke")
+    other = {"gan": dataclasses.replace(profile.gan, iterations=profile.gan.iterations + 1),
+             "microstructure": profile.microstructure}
+    _write_artifact(generator, "smoke", configs=other)
+    with pytest.raises(ArtifactError, match="another configuration") as err:
+        gan.load_generator("smoke")
+    assert fix in str(err.value)
+
+
+class _Fixed:
+    """A stand-in 'generator' returning given images (cycled)."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def generate(self, z):
+        idx = np.arange(len(z)) % len(self.images)
+        return self.images[idx]
+
+
+def test_evaluation_detects_collapse():
+    from invdes import microstructure
+
+    cfg = MicrostructureConfig(size=64)
+    train = microstructure.generate(60, cfg, seed=0)
+    fresh = microstructure.generate(40, cfg, seed=1)
+    good = gan.evaluate_generator(_Fixed(fresh), train, 2, n=40, seed=0)["summary"]
+    assert good["checks"]["diversity"] and good["diversity_ratio"] > 0.9
+    assert good["checks"]["vf_mean"] and good["novelty_ratio"] > 0.8
+    collapsed = gan.evaluate_generator(_Fixed(fresh[:1]), train, 2, n=40, seed=0)["summary"]
+    assert not collapsed["checks"]["diversity"] and collapsed["diversity_ratio"] < 0.05
+    copies = gan.evaluate_generator(_Fixed(train[:40]), train, 2, n=40, seed=0)["summary"]
+    assert copies["novelty_min_nn_generated"] == 0.0 and copies["novelty_ratio"] < 0.05
