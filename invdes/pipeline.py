@@ -43,9 +43,17 @@ def _profile(profile: Profile | str | None) -> Profile:
     return profile if isinstance(profile, Profile) else get_profile(profile)
 
 
+def _generator_weights_hash(profile: Profile) -> str:
+    prov = artifacts.read_provenance(artifacts.artifact_dir(profile.name, "gan", create=False))
+    return str((prov or {}).get("weights_hash", "missing"))
+
+
 def upstream_configs(profile: Profile, step: str) -> dict:
-    """The configs a step's artifact depends on (its own and everything upstream)."""
+    """The configs a step's artifact depends on (its own and everything upstream); from the
+    models on, also the trained generator's weights hash (a retrained GAN invalidates them)."""
     configs = {"microstructure": profile.microstructure, "gan": profile.gan}
+    if step in ("mdn", "baselines", "evaluate"):
+        configs["generator_weights"] = _generator_weights_hash(profile)
     if step in ("data", "mdn", "baselines", "evaluate"):
         configs.update(optics=profile.optics, data=profile.data)
     if step in ("mdn", "evaluate"):
@@ -341,12 +349,16 @@ def prepare_all_cells(profile: Profile, *, force: bool = False) -> None:
     from invdes.data import load_dataset
 
     configs = upstream_configs(profile, "evaluate")
-    out = evaluate_dir(profile.name)
-    prov = artifacts.read_provenance(out)
+    cells_dir = evaluate_dir(profile.name) / "cells"
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    prov = artifacts.read_provenance(cells_dir)
     stale = prov is not None and prov.get("config_hash") != artifacts.expected_hash(configs)
     if force or stale:
-        for f in (out / "cells").glob("*.npz"):
+        for f in cells_dir.glob("*.npz"):
             f.unlink()
+    artifacts.write_provenance(cells_dir, artifacts.provenance(
+        configs, seed=profile.evaluation.seed, wall_time_s=0.0,
+        note="candidate cells (images, latents, simulated y); tables in the parent folder"))
     ev = profile.evaluation
     generator = generator_for(profile)
     for name in DATASETS:
@@ -356,8 +368,6 @@ def prepare_all_cells(profile: Profile, *, force: bool = False) -> None:
         for method, target in tqdm(cells, desc=f"candidates {name}", unit="cell"):
             prepare_cell(profile, name, method, target, models=models, ds=ds,
                          generator=generator)
-    artifacts.write_provenance(out, artifacts.provenance(
-        configs, seed=ev.seed, wall_time_s=0.0, note="cells prepared; tables not yet built"))
 
 
 def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
@@ -505,7 +515,9 @@ def step_current(profile: Profile, step: str) -> bool:
                                             upstream_configs(profile, "baselines"))
                        and any(bo_dir(profile.name, n).glob("target_*.npz")) for n in DATASETS)
         if step == "evaluate":
-            return artifacts.is_current(
+            cells = [_cell_path(profile.name, n, m, t) for n in DATASETS for m in METHODS
+                     for t in profile.evaluation.targets]
+            return all(c.exists() for c in cells) and artifacts.is_current(
                 evaluate_dir(profile.name), upstream_configs(profile, "evaluate"),
                 required=tuple(f"table1_{n}.csv" for n in DATASETS))
     except (ArtifactError, OSError, ValueError):
@@ -558,6 +570,10 @@ def reproduce(profile: Profile | str | None = None, steps=STEPS, *, force: bool 
     profile = _profile(profile)
     timings = {}
     for step in steps:
+        if not force and step in ("data", "mdn", "evaluate") and step_current(profile, step):
+            log.info("step %s (profile %s): artifacts are current, reused", step, profile.name)
+            timings[step] = 0.0
+            continue
         log.info("step %s (profile %s) ...", step, profile.name)
         t0 = time.perf_counter()
         STEP_FUNCTIONS[step](profile, force=force, n_jobs=n_jobs)
