@@ -175,11 +175,17 @@ def bo_state_path(profile_name: str, dataset: str, target: float) -> Path:
 
 
 def _bo_task(profile_name: str, dataset: str, target: float,
-             n_iterations: int | None = None) -> dict:
+             n_iterations: int | None = None, artifact_root: str | None = None) -> dict:
     """One BO run (resumed from its record). ``n_iterations`` < the profile's stops early
     (e.g. 0: only the random initial phase, which parallelizes well); a later call with the
-    profile's budget continues the same record."""
+    profile's budget continues the same record. ``artifact_root``: the caller's root, passed
+    explicitly because pooled worker processes may carry an older environment."""
+    import os
+
     from threadpoolctl import threadpool_limits
+
+    if artifact_root is not None:
+        os.environ[artifacts.ARTIFACTS_ENV] = artifact_root
 
     from invdes.baselines import run_bo
 
@@ -220,7 +226,8 @@ def step_baselines(profile: Profile, *, force: bool = False, n_jobs: int | None 
     tasks = [(name, t) for name in datasets for t in targets]
     n_jobs = min(len(tasks), default_n_jobs() if n_jobs is None else n_jobs)
     results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-        delayed(_bo_task)(profile.name, name, t, n_iterations) for name, t in tasks)
+        delayed(_bo_task)(profile.name, name, t, n_iterations, str(artifacts.artifact_root()))
+        for name, t in tasks)
     for res in tqdm(results, total=len(tasks), desc="BO runs", unit="run"):
         log.info("BO %s target %.2f: best REP %.3f %% in %.0f s", res["dataset"], res["target"],
                  100 * res["rep_best"], res["wall_time_s"])
@@ -570,7 +577,9 @@ def reproduce(profile: Profile | str | None = None, steps=STEPS, *, force: bool 
     profile = _profile(profile)
     timings = {}
     for step in steps:
-        if not force and step in ("data", "mdn", "evaluate") and step_current(profile, step):
+        # data and models are skipped when current; evaluate always runs: its cells are cached,
+        # and re-assembling picks up BO records that grew since the last tables
+        if not force and step in ("data", "mdn") and step_current(profile, step):
             log.info("step %s (profile %s): artifacts are current, reused", step, profile.name)
             timings[step] = 0.0
             continue
