@@ -87,21 +87,12 @@ def absorption_spectrum(image, config: OpticsConfig | None = None) -> Spectrum:
     config = config or OpticsConfig()
     img = check_binary_image(image)
     wls = wavelengths_nm(config)
-    period = config.period_nm
     if img.shape[0] != img.shape[1]:
         raise ValueError(f"images must be square (one square period); got shape {img.shape}")
-    inclusion = img.astype(bool)
     r = np.empty((wls.size, 2))
     t = np.empty((wls.size, 2))
     for i, wl in enumerate(wls):
-        eps_grid = np.where(inclusion, permittivity(config.inclusion, wl),
-                            permittivity(config.absorber, wl))
-        r[i], t[i] = rcwa.stack_reflectance_transmittance(
-            [rcwa.Layer(eps_grid, config.thickness_nm)],
-            wavelength=wl, period=period, harmonics=config.harmonics,
-            eps_in=permittivity(config.superstrate, wl), eps_out=permittivity(config.substrate, wl),
-            formulation=config.formulation,
-        )
+        r[i], t[i] = _stack_rt(img, config, wl)
     a = 1.0 - r - t
     return Spectrum(wavelengths_nm=wls, absorption=a.mean(axis=1), absorption_x=a[:, 0],
                     absorption_y=a[:, 1], reflectance=r.mean(axis=1),
@@ -204,11 +195,16 @@ def convergence_study(image, config: OpticsConfig, harmonics: list[int],
     return out
 
 
-def _single_wavelength_absorption(img: np.ndarray, config: OpticsConfig, wl: float) -> float:
+def _stack_rt(img: np.ndarray, config: OpticsConfig, wl: float):
+    """(R, T), each (2,) for E along x and y, of one binary image at wavelength ``wl`` (nm)."""
     eps_grid = np.where(img.astype(bool), permittivity(config.inclusion, wl),
                         permittivity(config.absorber, wl))
-    r, t = rcwa.stack_reflectance_transmittance(
+    return rcwa.stack_reflectance_transmittance(
         [rcwa.Layer(eps_grid, config.thickness_nm)], wavelength=wl, period=config.period_nm,
         harmonics=config.harmonics, eps_in=permittivity(config.superstrate, wl),
         eps_out=permittivity(config.substrate, wl), formulation=config.formulation)
+
+
+def _single_wavelength_absorption(img: np.ndarray, config: OpticsConfig, wl: float) -> float:
+    r, t = _stack_rt(img, config, wl)
     return float((1.0 - r - t).mean())
