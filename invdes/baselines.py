@@ -504,6 +504,7 @@ def _bo_meta(dim: int, target: float, config: BOConfig, bounds: tuple[float, flo
         "format": BO_FORMAT, "format_version": BO_FORMAT_VERSION, "dim": int(dim),
         "target": float(target), "seed": int(config.seed), "acq_func": config.acq_func,
         "acq_optimizer": config.acq_optimizer, "n_initial": int(config.n_initial),
+        "gp_restarts": int(config.gp_restarts), "gp_warm_start": bool(config.gp_warm_start),
         "bounds": [float(bounds[0]), float(bounds[1])],
     }
 
@@ -529,6 +530,7 @@ def _save_bo_state(path: Path, meta: dict, xs, ys, reps, snapshot, wall: float, 
             has_next_xs=np.bool_(snapshot["next_xs"] is not None),
             next_xs=np.asarray(snapshot["next_xs"] if snapshot["next_xs"] is not None else [],
                                dtype=np.float64),
+            gp_theta=np.asarray(snapshot["gp_theta"], dtype=np.float64),
         )
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
@@ -555,7 +557,10 @@ def _load_bo_state(path: Path, meta: dict) -> dict:
 
 
 def _snapshot(opt) -> dict:
+    from invdes import bo_gp
+
     return {
+        "gp_theta": bo_gp.start_theta(opt),
         "rng": opt.rng.get_state(),
         "gains": np.copy(opt.gains_) if hasattr(opt, "gains_") else None,
         "next_xs": np.array(opt.next_xs_) if hasattr(opt, "next_xs_") else None,
@@ -571,6 +576,21 @@ def _restore(opt, state: dict) -> None:
         opt.next_xs_ = [np.array(x) for x in state["next_xs"]]
     elif hasattr(opt, "next_xs_"):
         del opt.next_xs_
+    from invdes import bo_gp
+
+    bo_gp.set_start_theta(opt, state["gp_theta"])
+
+
+def _tell(opt, x, r, *, fit: bool, warm: bool) -> None:
+    """``opt.tell`` (warnings of the GP fit silenced); after a fit, with ``warm``, the next
+    fit starts from this one's hyperparameters."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt.tell(x, r, fit=fit)
+    if fit and warm:
+        from invdes import bo_gp
+
+        bo_gp.warm_start(opt)
 
 
 def _evaluate(objective: Callable, z: np.ndarray, target: float) -> tuple[np.ndarray, np.ndarray]:
@@ -619,6 +639,8 @@ def run_bo(
     """
     from skopt import Optimizer
 
+    from invdes import bo_gp
+
     config = config or BOConfig()
     dim = _check_count(dim, "dim")
     target = _check_target(target)
@@ -638,6 +660,8 @@ def run_bo(
         acq_optimizer=config.acq_optimizer, random_state=int(config.seed),
         n_initial_points=n_initial, model_queue_size=1,
     )
+    bo_gp.use_fast_gp(opt, _check_count(config.gp_restarts + 1, "config.gp_restarts + 1") - 1)
+    warm = bool(config.gp_warm_start)
     initial = np.random.default_rng(int(config.seed)).uniform(lo, hi, size=(n_initial, dim))
     xs: list[list[float]] = []
     ys: list[float] = []
@@ -665,9 +689,7 @@ def run_bo(
                     opt.tell(xs[:-1], reps[:-1], fit=False)
                 if bool(state["has_snapshot"]):
                     _restore(opt, state)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    opt.tell(xs[-1], reps[-1], fit=True)
+                _tell(opt, xs[-1], reps[-1], fit=True, warm=warm)
                 snapshot = _snapshot_from_state(state)
 
     t_start = time.perf_counter()
@@ -702,11 +724,10 @@ def run_bo(
             record(z, y, r, time.perf_counter() - t0)
             if b == n_initial:  # the first GP fit: snapshot the state it starts from
                 snapshot = _snapshot(opt)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                # the GP is fitted only when another point will be asked for; a resume with a
-                # larger budget replays this tell with the fit from the saved snapshot
-                opt.tell(z.tolist(), r.tolist(), fit=b == n_initial and len(xs) < budget)
+            # the GP is fitted only when another point will be asked for; a resume with a
+            # larger budget replays this tell with the fit from the saved snapshot
+            _tell(opt, z.tolist(), r.tolist(), fit=b == n_initial and len(xs) < budget,
+                  warm=warm)
             save()
         while len(xs) < budget:
             with warnings.catch_warnings():
@@ -717,9 +738,7 @@ def run_bo(
             y, r = _evaluate(objective, z, target)
             record(z, y, r, time.perf_counter() - t0)
             snapshot = _snapshot(opt)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                opt.tell(x, float(r[0]), fit=len(xs) < budget)
+            _tell(opt, x, float(r[0]), fit=len(xs) < budget, warm=warm)
             save()
     finally:
         if bar is not None:
@@ -734,7 +753,8 @@ def _snapshot_from_state(state: dict) -> dict | None:
     rng = ("MT19937", state["rng_keys"], int(state["rng_pos"]), int(state["rng_has_gauss"]),
            float(state["rng_cached_gaussian"]))
     return {"rng": rng, "gains": state["gains"] if state["gains"].size else None,
-            "next_xs": state["next_xs"] if bool(state["has_next_xs"]) else None}
+            "next_xs": state["next_xs"] if bool(state["has_next_xs"]) else None,
+            "gp_theta": state["gp_theta"]}
 
 
 def _bo_result(target, xs, ys, reps, n_initial, wall, sim, finished, path) -> BOResult:

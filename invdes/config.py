@@ -123,10 +123,15 @@ class BOConfig:
     n_initial: int = 10
     n_iterations: int = 10
     acq_func: str = "gp_hedge"
-    # "lbfgs" = skopt's "auto" for a GP; benchmarks/bo_speed.py: no slower than "sampling"
-    # (the GP fit and the 10k-point acquisition scan dominate an iteration)
+    # "lbfgs" = skopt's "auto" for a GP; benchmarks/bo_speed.py: at 250 points as fast as
+    # "sampling" with skopt's GP, 16 % slower with the warm-started one below
     acq_optimizer: str = "lbfgs"
     initial_chunk: int = 10  # initial random latents simulated per call (and per checkpoint)
+    # GP hyperparameter refit after each point: random restarts (scikit-optimize: 2) and a
+    # start from the previous fit (invdes.bo_gp); benchmarks/bo_speed.py: ~10x less time per
+    # iteration at 250 points
+    gp_restarts: int = 0
+    gp_warm_start: bool = True
     seed: int = 0
 
 

@@ -202,6 +202,21 @@ def _bo_task(profile_name: str, dataset: str, target: float,
             "wall_time_s": res.wall_time_s}
 
 
+def prepare_bo_dirs(profile: Profile, *, force: bool = False, datasets=tuple(DATASETS)) -> None:
+    """Create the per-data-set BO folders with their provenance; records made with another
+    config (or all, with ``force``) are deleted so their runs start again."""
+    configs = upstream_configs(profile, "baselines")
+    for name in datasets:
+        folder = bo_dir(profile.name, name)
+        prov = artifacts.read_provenance(folder)
+        if force or (prov is not None and prov.get("config_hash")
+                     != artifacts.expected_hash(configs)):
+            for f in folder.glob("target_*.npz"):
+                f.unlink()  # another config (or forced): start these runs again
+        artifacts.write_provenance(folder, artifacts.provenance(
+            configs, seed=profile.bo.seed, wall_time_s=0.0, note="per-target records in *.npz"))
+
+
 def step_baselines(profile: Profile, *, force: bool = False, n_jobs: int | None = None,
                    datasets=tuple(DATASETS), targets=None,
                    n_iterations: int | None = None) -> None:
@@ -212,17 +227,8 @@ def step_baselines(profile: Profile, *, force: bool = False, n_jobs: int | None 
 
     from invdes.optics import default_n_jobs
 
-    configs = upstream_configs(profile, "baselines")
     targets = profile.evaluation.targets if targets is None else targets
-    for name in datasets:
-        folder = bo_dir(profile.name, name)
-        prov = artifacts.read_provenance(folder)
-        if force or (prov is not None and prov.get("config_hash")
-                     != artifacts.expected_hash(configs)):
-            for f in folder.glob("target_*.npz"):
-                f.unlink()  # another config (or forced): start these runs again
-        artifacts.write_provenance(folder, artifacts.provenance(
-            configs, seed=profile.bo.seed, wall_time_s=0.0, note="per-target records in *.npz"))
+    prepare_bo_dirs(profile, force=force, datasets=datasets)
     tasks = [(name, t) for name in datasets for t in targets]
     n_jobs = min(len(tasks), default_n_jobs() if n_jobs is None else n_jobs)
     results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
@@ -314,9 +320,10 @@ def prepare_cell(profile: Profile, dataset: str, method: str, target: float, *, 
 
 
 def simulate_pending_cells(profile: Profile, *, n_jobs: int | None = None,
-                           progress: bool = True) -> int:
-    """Simulate, in one parallel batch, every stored cell that has no ``y_hat`` yet; returns
-    the number of images simulated. Needs numpy only (can run on another machine)."""
+                           progress: bool = True, cells_per_batch: int = 5) -> int:
+    """Simulate every stored cell that has no ``y_hat`` yet, in parallel batches of
+    ``cells_per_batch`` cells; returns the number of images simulated. Needs numpy only (can
+    run on another machine)."""
     from invdes.optics import absorption, default_n_jobs
 
     folder = evaluate_dir(profile.name) / "cells"
@@ -329,8 +336,11 @@ def simulate_pending_cells(profile: Profile, *, n_jobs: int | None = None,
         return 0
     n_jobs = default_n_jobs() if n_jobs is None else n_jobs
     shapes = sorted({c["images"].shape[1:] for _, c in pending})
-    for shape in shapes:  # one parallel batch per image size (Data-I and Data-II differ)
-        group = [(p, c) for p, c in pending if c["images"].shape[1:] == shape]
+    batches = []  # parallel batches of one image size (Data-I and Data-II differ), each
+    for shape in shapes:  # written when done, so an interruption loses one batch at most
+        same = [(p, c) for p, c in pending if c["images"].shape[1:] == shape]
+        batches += [same[i : i + cells_per_batch] for i in range(0, len(same), cells_per_batch)]
+    for group in batches:
         images = np.concatenate([c["images"] for _, c in group])
         t0 = time.perf_counter()
         y = absorption(images, profile.optics, n_jobs=n_jobs, progress=progress, chunk_size=8)
@@ -355,7 +365,8 @@ def prepare_all_cells(profile: Profile, *, force: bool = False) -> None:
 
     from invdes.data import load_dataset
 
-    configs = upstream_configs(profile, "evaluate")
+    # the candidates do not depend on the Bayesian optimization's settings
+    configs = {k: v for k, v in upstream_configs(profile, "evaluate").items() if k != "bo"}
     cells_dir = evaluate_dir(profile.name) / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
     prov = artifacts.read_provenance(cells_dir)
@@ -394,8 +405,10 @@ def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None =
         prepare_all_cells(profile, force=force)
         simulate_pending_cells(profile, n_jobs=n_jobs)
         curves, best_designs, random_images, bo_results = {}, {}, {}, {}
+        checks = {}
         for name in DATASETS:
             ds = load_dataset(name, profile, verify=0)
+            checks[name] = resimulation_check(profile, name, n_jobs=n_jobs)
             rows = []
             for method in METHODS:
                 for target in ev.targets:
@@ -404,7 +417,7 @@ def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None =
                     result = E.evaluate_candidates(cell["images"][:k], target,
                                                    lambda _x, y=cell["y_hat"][:k]: y,
                                                    train_images=ds.x)
-                    result["simulation_s"] = float(cell["simulation_s"])
+                    result["simulation_s"] = checks[name]["simulation_s"]
                     rows.append(E.table1_row(name, method, result, float(cell["generation_s"])))
                     if method in POOL_METHODS:
                         curves[(name, method, target)] = E.best_of_n_curve(
@@ -424,8 +437,36 @@ def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None =
         if any(bo_results.values()):
             _save_figure(E.plot_bo_history({k: v for k, v in bo_results.items() if v}),
                          out / "figure3.png")
-    artifacts.write_provenance(out, artifacts.provenance(configs, seed=ev.seed,
-                                                         wall_time_s=timer.seconds))
+    artifacts.write_provenance(out, artifacts.provenance(
+        configs, seed=ev.seed, wall_time_s=timer.seconds,
+        note="simulation_s of every Table 1 row: resimulation_check on this machine",
+        resimulation_check=checks))
+
+
+def resimulation_check(profile: Profile, dataset: str, *, n_jobs: int | None = None) -> dict:
+    """Simulate the first Table 1 batch of a data set's GAN-MDN cell (middle target) again on
+    this machine: the wall time of that batch is the simulation time Table 1 reports for every
+    method of the data set (cells may have been simulated elsewhere, in other batch sizes), and
+    the absorptions must equal the stored ones (a cross-machine check of the simulator)."""
+    from invdes.optics import absorption, default_n_jobs
+
+    targets = profile.evaluation.targets
+    cell = _read_cell(_cell_path(profile.name, dataset, "gan-mdn", targets[len(targets) // 2]))
+    images = cell["images"][: profile.evaluation.n_candidates]
+    n_jobs = default_n_jobs() if n_jobs is None else n_jobs
+    t0 = time.perf_counter()
+    y = absorption(images, profile.optics, n_jobs=n_jobs, progress=False)
+    seconds = time.perf_counter() - t0
+    diff = float(np.max(np.abs(y - cell["y_hat"][: len(y)])))
+    stored_on = json.loads(str(cell["simulation_machine"])) if "simulation_machine" in cell else {}
+    if diff > 1e-9:
+        raise artifacts.ArtifactError(
+            f"evaluate: {dataset} candidates re-simulated here differ from the stored "
+            f"absorptions by {diff:.2e} (stored on {stored_on}); rerun "
+            "`invdes reproduce --steps evaluate --force`")
+    return {"simulation_s": seconds, "n_images": int(len(y)), "n_jobs": int(n_jobs),
+            "max_abs_difference": diff, "stored_on": stored_on,
+            "checked_on": artifacts.machine()}
 
 
 def _save_curves(path: Path, curves: dict) -> None:

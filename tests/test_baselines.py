@@ -157,10 +157,12 @@ def test_bo_finds_the_optimum_of_an_analytic_objective():
     np.testing.assert_allclose(res.rep_history, np.sum((res.z_history - z0) ** 2, axis=1))
 
 
-def test_bo_resume_repeats_no_evaluation_and_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("warm", [False, True], ids=["cold-gp", "warm-gp"])
+def test_bo_resume_repeats_no_evaluation_and_matches_an_uninterrupted_run(tmp_path, warm):
+    cfg = dataclasses.replace(RESUME_CFG, gp_warm_start=warm, gp_restarts=0 if warm else 2)
     z0 = np.array([-0.2, 0.5, 0.1])
     reference_objective, _ = quadratic_objective(z0, 0.7)
-    reference = run_bo(reference_objective, 3, 0.7, RESUME_CFG, progress=False)
+    reference = run_bo(reference_objective, 3, 0.7, cfg, progress=False)
 
     class Interrupt(Exception):
         pass
@@ -174,9 +176,9 @@ def test_bo_resume_repeats_no_evaluation_and_matches_an_uninterrupted_run(tmp_pa
         return objective(z)
 
     with pytest.raises(Interrupt):
-        run_bo(failing, 3, 0.7, RESUME_CFG, state_path=state, progress=False)
+        run_bo(failing, 3, 0.7, cfg, state_path=state, progress=False)
     assert load_bo_result(state).n_evaluations == 12 and not load_bo_result(state).finished
-    resumed = run_bo(objective, 3, 0.7, RESUME_CFG, state_path=state, progress=False)
+    resumed = run_bo(objective, 3, 0.7, cfg, state_path=state, progress=False)
     evaluated = np.concatenate(calls)
     assert len(evaluated) == reference.n_evaluations == resumed.n_evaluations == 16
     assert len(np.unique(evaluated.round(12), axis=0)) == 16  # no latent evaluated twice
@@ -185,7 +187,7 @@ def test_bo_resume_repeats_no_evaluation_and_matches_an_uninterrupted_run(tmp_pa
 
     # a finished target is kept: no new evaluation
     n_before = len(calls)
-    again = run_bo(objective, 3, 0.7, RESUME_CFG, state_path=state, progress=False)
+    again = run_bo(objective, 3, 0.7, cfg, state_path=state, progress=False)
     assert len(calls) == n_before and again.n_evaluations == 16
 
 
@@ -219,6 +221,49 @@ def test_bo_rejects_bad_inputs_and_foreign_state(tmp_path):
     with pytest.raises(ValueError, match="another run"):
         run_bo(objective, 2, 0.65, dataclasses.replace(BO_CFG, n_initial=3, n_iterations=0),
                state_path=state, progress=False)
+
+
+def test_fast_variance_gp_predicts_what_scikit_optimize_predicts():
+    from skopt.learning import GaussianProcessRegressor
+    from skopt.learning.gaussian_process.kernels import ConstantKernel, Matern
+
+    from invdes.bo_gp import FastVarianceGP
+
+    rng = np.random.default_rng(3)
+    x, xq = rng.uniform(size=(60, 4)), rng.uniform(size=(500, 4))
+    y = np.sin(3 * x).sum(axis=1) + 0.05 * rng.standard_normal(60)  # conditioned by noise
+    params = dict(kernel=ConstantKernel(1.0) * Matern(np.ones(4), nu=2.5), normalize_y=True,
+                  noise="gaussian", n_restarts_optimizer=0, random_state=0)
+    ref = GaussianProcessRegressor(**params).fit(x, y)
+    fast = FastVarianceGP(**params).fit(x, y)
+    mean_ref, std_ref = ref.predict(xq, return_std=True)
+    mean, std = fast.predict(xq, return_std=True)
+    np.testing.assert_allclose(mean, mean_ref, rtol=0, atol=1e-10)
+    # var = k(x, x) - k*^T K^-1 k* cancels: the two evaluation orders agree to rounding of it
+    np.testing.assert_allclose(std, std_ref, rtol=1e-3)
+    assert np.all(np.isfinite(std)) and std.max() > 1e-3  # far points are uncertain
+
+
+def test_gp_warm_start_begins_the_next_fit_at_the_last_hyperparameters():
+    import warnings
+
+    from skopt import Optimizer
+
+    from invdes import bo_gp
+
+    opt = Optimizer([(-1.0, 1.0)] * 3, base_estimator="GP", acq_optimizer="sampling",
+                    random_state=0, n_initial_points=5)
+    bo_gp.use_fast_gp(opt, 0)
+    default_start = bo_gp.start_theta(opt)
+    x = np.random.default_rng(0).uniform(-1, 1, size=(12, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt.tell(x.tolist(), np.sum(x**2, axis=1).tolist())
+    bo_gp.warm_start(opt)
+    fitted = opt.models[-1].kernel_.k1.theta
+    np.testing.assert_array_equal(bo_gp.start_theta(opt), fitted)
+    assert not np.allclose(fitted, default_start)
+    assert isinstance(opt.models[-1], bo_gp.FastVarianceGP)
 
 
 # ---------------------------------------------------------------------------------- null
