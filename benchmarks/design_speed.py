@@ -40,13 +40,13 @@ def main() -> None:
     name = args.profile
     if name is None:
         try:
-            pipeline.load_models(get_profile("paper"), args.dataset)
+            pipeline.load_models(get_profile("paper"), args.dataset, ("gan-mdn",))
             name = "paper"
         except artifacts.ArtifactError:
             name = "smoke"
     profile = get_profile(name)
     t0 = time.perf_counter()
-    models = pipeline.load_models(profile, args.dataset)
+    models = pipeline.load_models(profile, args.dataset, ("gan-mdn",))
     generator = pipeline.generator_for(profile)
     t_load = time.perf_counter() - t0
     print(f"profile {profile.name}, {args.dataset}, target {args.target}, n={args.n}, "

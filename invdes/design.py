@@ -111,7 +111,8 @@ def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "gan-
     t0 = time.perf_counter()
     generator = generator or pipeline.generator_for(profile)
     if models is None:
-        models = {} if method == "random-latent" else pipeline.load_models(profile, dataset)
+        models = ({} if method == "random-latent"
+                  else pipeline.load_models(profile, dataset, (method,)))
     timings["load_s"] = time.perf_counter() - t0
     y_range = training_range(profile, dataset)
     if y_range and not y_range[0] <= target <= y_range[1]:

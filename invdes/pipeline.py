@@ -102,6 +102,10 @@ def step_data(profile: Profile, *, force: bool = False, n_jobs: int | None = Non
 # ----------------------------------------------------------------------------- models
 
 MODEL_FILES = {"gan-mdn": "gan-mdn", "pca-mdn": "pca-mdn", "direct-mdn": "direct-mdn"}
+#: What a current models folder must hold. The direct MDN's weights (tens to hundreds of MB at
+#: paper scale) are not committed; its summary (size, epochs, leading components) is.
+DIRECT_SUMMARY = "direct-mdn-summary.npz"
+REQUIRED_MODEL_FILES = ("gan-mdn", "pca-mdn", DIRECT_SUMMARY)
 
 
 def models_dir(profile_name: str, dataset: str) -> Path:
@@ -123,7 +127,7 @@ def step_mdn(profile: Profile, *, force: bool = False, n_jobs: int | None = None
     configs = upstream_configs(profile, "mdn")
     for name, side in DATASETS.items():
         out = models_dir(profile.name, name)
-        if not force and artifacts.is_current(out, configs, required=tuple(MODEL_FILES.values())):
+        if not force and artifacts.is_current(out, configs, required=REQUIRED_MODEL_FILES):
             log.info("mdn: %s models are current, reused", name)
             continue
         ds = load_dataset(name, profile, verify=0)
@@ -135,9 +139,10 @@ def step_mdn(profile: Profile, *, force: bool = False, n_jobs: int | None = None
             PCAMDN(side * side, profile.mdn).fit(ds.x, ds.y).save(out / MODEL_FILES["pca-mdn"])
         timings["pca-mdn"] = t.seconds
         with artifacts.Timer() as t:
-            DirectMDN(direct_mdn_config(profile)).fit(ds.x, ds.y).save(
-                out / MODEL_FILES["direct-mdn"])
+            direct = DirectMDN(direct_mdn_config(profile)).fit(ds.x, ds.y)
+            direct.save(out / MODEL_FILES["direct-mdn"])
         timings["direct-mdn"] = t.seconds
+        write_direct_summary(profile, name, direct)
         artifacts.write_provenance(out, artifacts.provenance(
             configs, seed=profile.mdn.seed, wall_time_s=sum(timings.values()),
             training_s=timings, n_train=len(ds),
@@ -145,22 +150,63 @@ def step_mdn(profile: Profile, *, force: bool = False, n_jobs: int | None = None
         log.info("mdn: %s models trained in %.1f s", name, sum(timings.values()))
 
 
-def load_models(profile: Profile, dataset: str) -> dict:
-    """{method: fitted model} for the MDN methods of ``dataset`` (ArtifactError if stale)."""
+def write_direct_summary(profile: Profile, dataset: str, direct, n_top: int = 3) -> Path:
+    """The committed stand-in for the direct MDN's weights: parameter count, epochs, image
+    shape and, per evaluation target, the mixture weights and the mean images (float16) of the
+    ``n_top`` heaviest components."""
+    targets = np.asarray(profile.evaluation.targets, dtype=np.float64)
+    weights, means, _ = direct.mdn_.mixture_params(targets)  # (T, K), (T, K, h*w)
+    top = np.argsort(weights, axis=1)[:, ::-1][:, :n_top]  # (T, n_top)
+    path = models_dir(profile.name, dataset) / DIRECT_SUMMARY
+    with artifacts.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(
+            fh, targets=targets, weights=weights, top=top,
+            top_means=np.take_along_axis(means, top[:, :, None], axis=1).astype(np.float16),
+            image_shape=np.asarray(direct.image_shape_), n_params=np.int64(
+                direct.mdn_.model_.count_params()), n_epochs=np.int64(direct.mdn_.n_epochs_))
+    return path
+
+
+def load_direct_summary(profile: Profile, dataset: str) -> dict:
+    """The arrays of :func:`write_direct_summary` (``image_shape`` as a tuple)."""
+    path = models_dir(profile.name, dataset) / DIRECT_SUMMARY
+    with np.load(path, allow_pickle=False) as f:
+        out = {k: f[k] for k in f.files}
+    out["image_shape"] = tuple(int(v) for v in out["image_shape"])
+    return out
+
+
+def load_models(profile: Profile, dataset: str, methods=None) -> dict:
+    """{method: fitted model} of ``dataset`` (ArtifactError if stale) for ``methods`` (default:
+    the GAN-MDN, the PCA-MDN and the direct MDN where its uncommitted weights are present)."""
     from invdes.baselines import GANMDN, PCAMDN, DirectMDN
     from invdes.mdn import MDN
 
     out = models_dir(profile.name, dataset)
     if not artifacts.is_current(out, upstream_configs(profile, "mdn"),
-                                required=tuple(MODEL_FILES.values())):
+                                required=REQUIRED_MODEL_FILES):
         raise artifacts.ArtifactError(
             f"the inverse models in {out} are missing or were trained with another config; "
             f"rebuild them with: {artifacts.rebuild_command(profile.name, 'mdn')}")
-    return {
-        "gan-mdn": GANMDN.from_mdn(generator_for(profile), MDN.load(out / "gan-mdn")),
-        "pca-mdn": PCAMDN.load(out / "pca-mdn"),
-        "direct-mdn": DirectMDN.load(out / "direct-mdn"),
-    }
+    direct_dir = out / MODEL_FILES["direct-mdn"]
+    if methods is None:
+        methods = [m for m in MDN_METHODS if m != "direct-mdn" or direct_dir.exists()]
+    models = {}
+    for method in methods:
+        if method == "gan-mdn":
+            models[method] = GANMDN.from_mdn(generator_for(profile), MDN.load(out / "gan-mdn"))
+        elif method == "pca-mdn":
+            models[method] = PCAMDN.load(out / "pca-mdn")
+        elif method == "direct-mdn":
+            if not direct_dir.exists():
+                raise artifacts.ArtifactError(
+                    f"the direct-MDN weights {direct_dir} are not here (at the paper's scale "
+                    "they are too large to commit); retrain all inverse models with: "
+                    f"{artifacts.rebuild_command(profile.name, 'mdn')} --force")
+            models[method] = DirectMDN.load(direct_dir)
+        else:
+            raise ValueError(f"unknown method {method!r}; allowed: {', '.join(MDN_METHODS)}")
+    return models
 
 
 # ----------------------------------------------------------------------------- BO
@@ -305,6 +351,8 @@ def prepare_cell(profile: Profile, dataset: str, method: str, target: float, *, 
     if path.exists() and _read_cell(path) is not None:
         return path
     ev = profile.evaluation
+    if method in MDN_METHODS and method not in models:  # the direct MDN's weights may be absent
+        models.update(load_models(profile, dataset, (method,)))  # (a clear error if so)
     seed = ev.seed + 1000 * list(DATASETS).index(dataset) + int(round(100 * target))
     images, z, gen_s = candidates(method, models, ds, target, ev.n_candidates, seed, generator)
     if method in POOL_METHODS and ev.best_of_n_max > ev.n_candidates:
@@ -556,7 +604,7 @@ def step_current(profile: Profile, step: str) -> bool:
         if step == "mdn":
             return all(artifacts.is_current(models_dir(profile.name, n),
                                             upstream_configs(profile, "mdn"),
-                                            required=tuple(MODEL_FILES.values()))
+                                            required=REQUIRED_MODEL_FILES)
                        for n in DATASETS)
         if step == "baselines":
             return all(artifacts.is_current(bo_dir(profile.name, n),

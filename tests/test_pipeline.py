@@ -95,6 +95,47 @@ def test_interrupted_work_resumes_without_redoing_finished_parts(smoke_copy):
     assert untouched and all(after[p] == before[p] for p in untouched)
 
 
+def test_cell_simulation_keeps_finished_batches_and_is_rechecked(smoke_copy, monkeypatch):
+    """Simulation of stored candidates runs in batches, each written when done: a crash
+    loses one batch at most, a rerun simulates only what is pending, and the evaluation
+    re-simulates one batch here and refuses stored absorptions that differ."""
+    import invdes.optics
+
+    cells = sorted((smoke_copy / "smoke" / "evaluate" / "cells").glob("*.npz"))
+    for path in cells:  # forget every simulated absorption
+        with np.load(path) as f:
+            kept = {k: f[k] for k in ("images", "generation_s", "z") if k in f.files}
+        with open(path, "wb") as fh:
+            np.savez_compressed(fh, **kept)
+    real, calls = invdes.optics.absorption, []
+
+    def crashing(images, *args, **kwargs):
+        calls.append(len(images))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(images, *args, **kwargs)
+
+    monkeypatch.setattr(invdes.optics, "absorption", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.simulate_pending_cells(SMOKE, n_jobs=1, progress=False, cells_per_batch=4)
+    done = [p for p in cells if "y_hat" in np.load(p).files]
+    assert len(done) == 4
+    n = pipeline.simulate_pending_cells(SMOKE, n_jobs=1, progress=False, cells_per_batch=4)
+    assert n == sum(len(np.load(p)["images"]) for p in cells if p not in done)
+    assert all("y_hat" in np.load(p).files for p in cells)
+
+    monkeypatch.setattr(invdes.optics, "absorption", real)
+    check = pipeline.resimulation_check(SMOKE, "data-ii", n_jobs=1)
+    assert check["max_abs_difference"] < 1e-12 and check["simulation_s"] > 0
+    path = pipeline._cell_path("smoke", "data-ii", "gan-mdn", 0.65)
+    cell = dict(np.load(path))
+    cell["y_hat"] = cell["y_hat"] + 1e-3
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, **cell)
+    with pytest.raises(artifacts.ArtifactError, match="differ from the stored"):
+        pipeline.resimulation_check(SMOKE, "data-ii", n_jobs=1)
+
+
 def test_mismatched_config_is_not_used(smoke_copy):
     folder = pipeline.models_dir("smoke", "data-ii")
     prov = json.loads((folder / "provenance.json").read_text())

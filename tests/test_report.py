@@ -411,3 +411,26 @@ def test_target_coverage_markdown():
     assert "of the set: 0.55, 0.75." in text and text.startswith("- **d**")
     info.update(y_p5=0.5, y_p95=0.8, y_min=0.4, y_max=0.9)
     assert "outside it: none; " in R.target_coverage_markdown([info], [0.6])
+
+
+def test_goal_checks_flag_each_miss_and_name_the_out_of_range_target():
+    def row(method, t, mean, mn, gen=0.05):
+        return {"dataset": "data-ii", "method": method, "target": t, "mean_rep_pct": mean,
+                "min_rep_pct": mn, "generation_s": gen}
+
+    rows = [row("gan-mdn", 0.65, 2.7, 0.07), row("random-latent", 0.65, 2.3, 0.06),
+            row("gan-mdn", 0.75, 5.4, 3.6, gen=1.5), row("random-latent", 0.75, 14.7, 7.1)]
+    checks = R.goal_checks({"data-ii": rows}, {"data-ii": (0.49, 0.72)})
+    by = {(c["goal"], c["target"]): c for c in checks}
+    assert not by[("mean REP below random latents", 0.65)]["met"]
+    assert by[("mean REP below random latents", 0.75)]["met"]
+    paper_065 = PAPER_TABLE1["data-ii"]["gan-mdn"][0.65]["mean_rep_pct"]
+    assert by[("mean REP at most the paper's", 0.65)]["bound"] == paper_065
+    assert ("mean REP at most the paper's", 0.75) not in by  # not a middle target
+    miss = by[("min REP below 0.5 %", 0.75)]
+    assert not miss["met"] and "outside the data's y range 0.490-0.720" in miss["note"]
+    assert by[("min REP below 0.5 %", 0.65)]["met"] and by[("min REP below 0.5 %", 0.65)][
+        "note"] == ""
+    assert not by[("generation under 1 s", 0.75)]["met"]
+    text = R.goal_table(checks).to_markdown()
+    assert "1 of 2" in text and "0.65: 2.7 vs 2.3" in text
