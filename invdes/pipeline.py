@@ -202,7 +202,7 @@ def load_models(profile: Profile, dataset: str, methods=None) -> dict:
                 raise artifacts.ArtifactError(
                     f"the direct-MDN weights {direct_dir} are not here (at the paper's scale "
                     "they are too large to commit); retrain all inverse models with: "
-                    f"{artifacts.rebuild_command(profile.name, 'mdn')} --force")
+                    f"{artifacts.rebuild_command(profile.name, 'mdn')}")
             models[method] = DirectMDN.load(direct_dir)
         else:
             raise ValueError(f"unknown method {method!r}; allowed: {', '.join(MDN_METHODS)}")

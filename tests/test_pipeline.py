@@ -202,6 +202,24 @@ def test_design_with_corrupted_weights_names_the_file(smoke_copy, capsys):
     assert "generator.npz" in err and "invdes reproduce --profile smoke --steps gan" in err
 
 
+def test_models_without_the_uncommitted_direct_mdn_weights(smoke_copy, capsys, tmp_path):
+    """As in a fresh clone of the paper artifacts: the direct MDN's weights are absent, its
+    summary is there; the other models load, and asking for the direct MDN says what to do."""
+    folder = pipeline.models_dir("smoke", "data-ii")
+    shutil.rmtree(folder / "direct-mdn")
+    assert sorted(pipeline.load_models(SMOKE, "data-ii")) == ["gan-mdn", "pca-mdn"]
+    summary = pipeline.load_direct_summary(SMOKE, "data-ii")
+    assert summary["image_shape"] == (64, 64) and summary["top_means"].shape[-1] == 64 * 64
+    assert summary["n_params"] > 0 and np.allclose(summary["weights"].sum(axis=1), 1, atol=1e-5)
+    assert pipeline.step_current(SMOKE, "mdn")
+    out = tmp_path / "design"
+    assert main(["design", "--target", "0.1", "--profile", "smoke", "--dataset", "data-ii",
+                 "--method", "direct-mdn", "--n", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "direct-MDN weights" in err
+    assert "invdes reproduce --profile smoke --steps mdn --force" in err and not out.exists()
+
+
 def test_design_warns_outside_training_range(smoke_copy, capsys):
     assert main(["design", "--target", "0.9", "--profile", "smoke", "--n", "2",
                  "--no-verify"]) == 0
