@@ -610,7 +610,7 @@ def bo_table(by_dataset: Mapping[str, list[dict]], caption: str = "") -> Table:
             else:
                 pmin = MISSING
             rows.append([d, f"{r['target']:.2f}", f"{r['n_evaluations']} / {r['budget']}", status,
-                         fmt(r["best_rep_pct"]), fmt(r["best_at"], "d"),
+                         fmt(r["best_rep_pct"], ".2g"), fmt(r["best_at"], "d"),
                          fmt(r["first_below"], "d") if r["run"] else MISSING,
                          format_seconds(r["wall_time_s"]), format_seconds(r["simulation_s"]),
                          pmin, format_seconds(r["paper_time_s"])])
