@@ -660,7 +660,9 @@ def run_bo(
         acq_optimizer=config.acq_optimizer, random_state=int(config.seed),
         n_initial_points=n_initial, model_queue_size=1,
     )
-    bo_gp.use_fast_gp(opt, _check_count(config.gp_restarts + 1, "config.gp_restarts + 1") - 1)
+    if isinstance(config.gp_restarts, bool) or int(config.gp_restarts) < 0:
+        raise ValueError(f"config.gp_restarts must be >= 0; got {config.gp_restarts!r}")
+    bo_gp.use_fast_gp(opt, int(config.gp_restarts))
     warm = bool(config.gp_warm_start)
     initial = np.random.default_rng(int(config.seed)).uniform(lo, hi, size=(n_initial, dim))
     xs: list[list[float]] = []

@@ -31,8 +31,9 @@ from skopt.learning import GaussianProcessRegressor
 
 
 class FastVarianceGP(GaussianProcessRegressor):
-    """scikit-optimize's GP with the predictive standard deviation computed by a matrix
-    product; every other path (covariance, gradients, prior) is the parent's."""
+    """scikit-optimize's GP with the predictive standard deviation computed by one triangular
+    solve against the Cholesky factor; every other path (covariance, gradients, prior) is the
+    parent's."""
 
     def predict(self, X, return_std=False, return_cov=False, return_mean_grad=False,
                 return_std_grad=False):

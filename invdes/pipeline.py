@@ -397,7 +397,8 @@ def simulate_pending_cells(profile: Profile, *, n_jobs: int | None = None,
         for path, cell in group:
             n = len(cell["images"])
             cell["y_hat"] = y[start : start + n]
-            # this batch's wall time per image, times the Table 1 candidate count
+            # a record of this batch (its wall time per image, times the Table 1 candidate
+            # count, on the machine named below); Table 1 reports resimulation_check's time
             cell["simulation_s"] = np.float64(seconds_per_image
                                               * profile.evaluation.n_candidates)
             cell["simulation_n_jobs"] = np.int64(n_jobs)

@@ -215,6 +215,8 @@ def test_bo_rejects_bad_inputs_and_foreign_state(tmp_path):
         run_bo(lambda z: np.zeros(len(z) + 1), 2, 0.6, BO_CFG, progress=False)
     with pytest.raises(ValueError, match="non-finite"):
         run_bo(lambda z: np.full(len(z), np.nan), 2, 0.6, BO_CFG, progress=False)
+    with pytest.raises(ValueError, match="gp_restarts must be >= 0"):
+        run_bo(objective, 2, 0.6, dataclasses.replace(BO_CFG, gp_restarts=-1), progress=False)
     state = tmp_path / "s.npz"
     run_bo(objective, 2, 0.6, dataclasses.replace(BO_CFG, n_initial=3, n_iterations=0),
            state_path=state, progress=False)
