@@ -74,11 +74,7 @@ def write_json(path: str | os.PathLike, data: dict | list) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def git_commit() -> str:
-    """HEAD of the repository (``+dirty`` with uncommitted changes); ``$INVDES_GIT_COMMIT``
-    overrides it (for copies of the tree without .git, such as a remote machine)."""
-    if os.environ.get("INVDES_GIT_COMMIT"):
-        return os.environ["INVDES_GIT_COMMIT"]
+def _read_git_commit() -> str:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
@@ -91,6 +87,20 @@ def git_commit() -> str:
         return (commit + ("+dirty" if dirty else "")) if commit else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+#: The commit of the code this process runs: read once, when the package is imported, so that a
+#: long step records the code it started with even if the tree changes before it ends.
+_COMMIT_AT_IMPORT = _read_git_commit()
+
+
+def git_commit() -> str:
+    """HEAD of the repository when this process imported invdes (``+dirty`` with uncommitted
+    changes to tracked files); ``$INVDES_GIT_COMMIT`` overrides it (for copies of the tree
+    without .git, such as a remote machine)."""
+    if os.environ.get("INVDES_GIT_COMMIT"):
+        return os.environ["INVDES_GIT_COMMIT"]
+    return _COMMIT_AT_IMPORT
 
 
 def machine() -> dict:

@@ -148,3 +148,14 @@ def test_timer_measures_time():
     with A.Timer() as t:
         time.sleep(0.01)
     assert t.seconds >= 0.009
+
+
+def test_git_commit_is_the_one_at_import(monkeypatch):
+    """A long step records the commit its code came from, not the one at its end."""
+    monkeypatch.delenv("INVDES_GIT_COMMIT", raising=False)
+    monkeypatch.setattr(A, "_COMMIT_AT_IMPORT", "abc123")
+    monkeypatch.setattr(A.subprocess, "run", lambda *a, **k: pytest.fail("git run again"))
+    assert A.git_commit() == "abc123"
+    assert A.provenance(_configs(), seed=0, wall_time_s=0.0)["git_commit"] == "abc123"
+    monkeypatch.setenv("INVDES_GIT_COMMIT", "remote")
+    assert A.git_commit() == "remote"
