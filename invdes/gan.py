@@ -121,20 +121,24 @@ FEATURE_EXTRACTORS = ("random", "discriminator")
 HISTORY_COLUMNS = (
     "iteration", "d_loss", "g_loss", "g_adv", "collapse", "style", "d_real", "d_fake", "time_s"
 )
-#: Ablation variants: changes to the profile's GANConfig.
+#: Ablation variants: changes to the profile's GANConfig (``seed_offset`` adds to its seed).
+#: ``"full-other-seed"`` is the full loss again with another seed: the run-to-run spread that
+#: a difference between the other variants has to exceed before it means anything.
 ABLATION_VARIANTS: dict[str, dict] = {
     "full": {},
     "no-collapse": {"collapse_weight": 0.0},
     "no-style": {"style_weight": 0.0},
     "adversarial-only": {"collapse_weight": 0.0, "style_weight": 0.0},
     "discriminator-features": {"feature_extractor": "discriminator"},
+    "full-other-seed": {"seed_offset": 1},
 }
 #: Goals of issue 3 at paper scale (checked in :func:`evaluate_generator`).
 GOALS = {"vf_mean_abs_diff": 0.02, "vf_std_abs_diff": 0.01, "s2_rmse": 0.005,
          "diversity_ratio": 0.9}
 
 __all__ = [
-    "ABLATION_VARIANTS", "GOALS", "GANTrainer", "Generator", "architecture_table",
+    "ABLATION_VARIANTS", "GOALS", "GANTrainer", "Generator", "ablation_config", "ablation_effects",
+    "architecture_table",
     "build_discriminator", "build_generator", "collapse_loss", "evaluate_generator",
     "gram_matrices", "load_ablation", "load_generator", "load_history", "random_feature_filters",
     "random_features", "run_ablation", "sample_latents", "style_loss", "train_gan",
@@ -981,6 +985,20 @@ def ablation_dir(profile_name: str, variant: str, *, scaled: bool = False) -> Pa
     return artifact_dir(profile_name, f"{STEP}-ablation/{variant}")
 
 
+def ablation_config(base: GANConfig, variant: str, iterations: int | None = None) -> GANConfig:
+    """The GANConfig of ablation ``variant`` (a key of :data:`ABLATION_VARIANTS`) on ``base``,
+    trained for ``iterations`` when given."""
+    if variant not in ABLATION_VARIANTS:
+        raise ValueError(f"unknown ablation variant {variant!r}; allowed: "
+                         f"{', '.join(ABLATION_VARIANTS)}")
+    changes = dict(ABLATION_VARIANTS[variant])
+    if "seed_offset" in changes:
+        changes["seed"] = base.seed + int(changes.pop("seed_offset"))
+    if iterations is not None:
+        changes["iterations"] = int(iterations)
+    return dataclasses.replace(base, **changes)
+
+
 def run_ablation(profile: Profile | str | None = None, variants=None, *, resume: bool = True,
                  progress: bool = True, iterations: int | None = None) -> dict:
     """Train (or reuse) one GAN per variant of :data:`ABLATION_VARIANTS` and return
@@ -990,17 +1008,13 @@ def run_ablation(profile: Profile | str | None = None, variants=None, *, resume:
     for that many iterations instead of the profile's."""
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     variants = list(variants or ABLATION_VARIANTS)
-    for variant in variants:
-        if variant not in ABLATION_VARIANTS:
-            raise ValueError(f"unknown ablation variant {variant!r}; allowed: "
-                             f"{', '.join(ABLATION_VARIANTS)}")
-    results = {}
+    if iterations is not None and iterations < 1:
+        raise ValueError(f"ablation iterations must be >= 1, got {iterations}")
     scaled = iterations is not None and iterations != profile.gan.iterations
-    for variant in variants:
-        changes = dict(ABLATION_VARIANTS[variant])
-        if scaled:
-            changes["iterations"] = int(iterations)
-        cfg = dataclasses.replace(profile.gan, **changes)
+    configs = {v: ablation_config(profile.gan, v, iterations if scaled else None)
+               for v in variants}  # checks every name before any training
+    results = {}
+    for variant, cfg in configs.items():
         out = ablation_dir(profile.name, variant, scaled=scaled)
         train_gan(profile, out, resume=resume, progress=progress, config=cfg)
         results[variant] = load_ablation_result(out)
@@ -1014,15 +1028,15 @@ def load_ablation_result(directory: str | os.PathLike) -> dict:
             "provenance": read_provenance(directory), "directory": str(directory)}
 
 
-def load_ablation(profile_name: str) -> dict:
+def load_ablation(profile: Profile | str) -> dict:
     """Stored ablation results of a profile: for each variant, the artifact whose recorded
     config equals the profile's with the variant's changes, any number of iterations allowed
     (an ablation may run shorter than the main training: :func:`run_ablation`'s
     ``iterations``). Ablation directories are preferred to the main artifact for ``"full"``
     so that all variants share one iteration count when possible."""
-    profile = get_profile(profile_name)
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
     out = {}
-    for variant, changes in ABLATION_VARIANTS.items():
+    for variant in ABLATION_VARIANTS:
         for scaled in (True, False):
             directory = ablation_dir(profile.name, variant, scaled=scaled)
             prov = read_provenance(directory)
@@ -1031,7 +1045,7 @@ def load_ablation(profile_name: str) -> dict:
             iters = prov.get("config", {}).get("gan", {}).get("iterations")
             if not isinstance(iters, int):
                 continue
-            cfg = dataclasses.replace(profile.gan, **changes, iterations=iters)
+            cfg = ablation_config(profile.gan, variant, iters)
             if is_current(directory, {"gan": cfg, "microstructure": profile.microstructure},
                           required=(WEIGHTS_FILE, EVALUATION_FILE)):
                 out[variant] = load_ablation_result(directory)
@@ -1056,9 +1070,10 @@ def markdown_table(rows: list[dict], columns: list[str] | None = None,
             return "yes" if v else "**no**"
         if isinstance(v, float):
             return format(v, floatfmt)
-        return str(v)
+        return str(v).replace("|", "\\|")  # a bare | would split the cell
 
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = ["| " + " | ".join(str(c).replace("|", "\\|") for c in columns) + " |",
+             "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 
@@ -1209,6 +1224,41 @@ def ablation_rows(results: dict, key: str = "3x3") -> list[dict]:
     return rows
 
 
+#: Headline numbers of the ablation comparison: (label, function of an evaluation summary).
+ABLATION_METRICS: dict[str, Callable[[dict], float]] = {
+    "vf mean error (abs)": lambda s: abs(s["vf_mean_generated"] - s["vf_mean_training"]),
+    "vf std error (abs)": lambda s: abs(s["vf_std_generated"] - s["vf_std_training"]),
+    "S2 RMSE": lambda s: s["s2_rmse"],
+    "chord1 W1 (px)": lambda s: s["chord1_wasserstein"],
+    "diversity ratio": lambda s: s["diversity_ratio"],
+    "novelty ratio": lambda s: s["novelty_ratio"],
+}
+
+
+def ablation_effects(results: dict, key: str = "3x3", reference: str = "full",
+                     yardstick: str = "full-other-seed") -> list[dict]:
+    """One row per metric of :data:`ABLATION_METRICS`: the ``reference`` variant's value, the
+    seed spread |reference - yardstick|, and each other variant's change from the reference,
+    starred where it exceeds the seed spread (a single pair of seeds: a rough yardstick, not a
+    test). Empty when the reference or the yardstick is missing."""
+    summaries = {v: r["evaluation"][key]["summary"] for v, r in results.items()
+                 if r.get("evaluation") and key in r["evaluation"]}
+    if reference not in summaries or yardstick not in summaries:
+        return []
+    rows = []
+    for label, metric in ABLATION_METRICS.items():
+        ref = metric(summaries[reference])
+        spread = abs(metric(summaries[yardstick]) - ref)
+        row = {"metric": label, reference: f"{ref:.4f}", "seed spread": f"{spread:.4f}"}
+        for variant, summary in summaries.items():
+            if variant in (reference, yardstick):
+                continue
+            change = metric(summary) - ref
+            row[variant] = f"{change:+.4f}" + (" *" if abs(change) > spread else "")
+        rows.append(row)
+    return rows
+
+
 def plot_ablation(results: dict, key: str = "3x3"):
     """S2(r) of every ablation variant against the training images, and their final
     collapse-loss values along training."""
@@ -1263,6 +1313,12 @@ def main(argv=None) -> int:
     profile = get_profile(args.profile)
     print(f"profile {profile.name}: {json.dumps(dataclasses.asdict(profile.gan))}", flush=True)
     if args.ablation is not None:
+        unknown = [v for v in args.ablation if v not in ABLATION_VARIANTS]
+        if unknown:
+            parser.error(f"unknown ablation variant(s) {', '.join(unknown)}; allowed: "
+                         f"{', '.join(ABLATION_VARIANTS)}")
+        if args.ablation_iterations is not None and args.ablation_iterations < 1:
+            parser.error(f"--ablation-iterations must be >= 1, got {args.ablation_iterations}")
         res = run_ablation(profile, args.ablation or None, resume=not args.no_resume,
                            iterations=args.ablation_iterations)
         for variant, r in res.items():

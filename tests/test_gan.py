@@ -236,3 +236,60 @@ def test_evaluation_detects_collapse():
     assert not collapsed["checks"]["diversity"] and collapsed["diversity_ratio"] < 0.05
     copies = gan.evaluate_generator(_Fixed(train[:40]), train, 2, n=40, seed=0)["summary"]
     assert copies["novelty_min_nn_generated"] == 0.0 and copies["novelty_ratio"] < 0.05
+
+
+def test_ablation_config_variants():
+    base = TINY.gan
+    assert gan.ablation_config(base, "full") == base
+    assert gan.ablation_config(base, "no-style").style_weight == 0.0
+    other = gan.ablation_config(base, "full-other-seed", iterations=7)
+    assert other.seed == base.seed + 1 and other.iterations == 7
+    assert dataclasses.replace(other, seed=base.seed, iterations=base.iterations) == base
+    with pytest.raises(ValueError, match="unknown ablation variant 'no-such'.*allowed: full"):
+        gan.ablation_config(base, "no-such")
+
+
+def test_run_and_load_ablation(tmp_path, monkeypatch):
+    """Two variants trained for 2 iterations are found again by load_ablation, each under its
+    own config; a variant whose recorded config no longer matches is not."""
+    monkeypatch.setenv("INVDES_ARTIFACTS", str(tmp_path))
+    smoke = get_profile("smoke")  # 128x128 images, so the evaluation can cut 64 and 96
+    tiny = dataclasses.replace(smoke, gan=dataclasses.replace(
+        smoke.gan, n_train_images=16, batch_size=4, n_eval_images=8, checkpoint_every=1))
+    with pytest.raises(ValueError, match="unknown ablation variant"):
+        gan.run_ablation(tiny, ["full", "typo"], progress=False, iterations=2)
+    assert not (tmp_path / "smoke").exists() or not any((tmp_path / "smoke").rglob("*.npz"))
+    res = gan.run_ablation(tiny, ["full", "full-other-seed"], progress=False, iterations=2)
+    assert set(res) == {"full", "full-other-seed"}
+    assert res["full-other-seed"]["provenance"]["config"]["gan"]["seed"] == tiny.gan.seed + 1
+    loaded = gan.load_ablation(tiny)
+    assert set(loaded) == {"full", "full-other-seed"}
+    rows = gan.ablation_rows(loaded, "2x2")
+    assert [r["variant"] for r in rows] == ["full", "full-other-seed"]
+    assert all(r["iterations"] == 2 for r in rows)
+    # a different profile config (here: the seed) makes the stored variants stale
+    other_profile = dataclasses.replace(tiny, gan=dataclasses.replace(tiny.gan, seed=99))
+    assert gan.load_ablation(other_profile) == {}
+
+
+def test_ablation_effects_against_the_seed_spread():
+    def result(vf, s2, div):
+        summary = {"vf_mean_generated": vf, "vf_mean_training": 0.30, "vf_std_generated": 0.04,
+                   "vf_std_training": 0.04, "s2_rmse": s2, "chord1_wasserstein": 1.0,
+                   "diversity_ratio": div, "novelty_ratio": 0.9}
+        return {"evaluation": {"3x3": {"summary": summary}}}
+
+    results = {"full": result(0.29, 0.010, 0.90), "no-collapse": result(0.295, 0.030, 0.60),
+               "full-other-seed": result(0.28, 0.012, 0.88)}
+    rows = {r["metric"]: r for r in gan.ablation_effects(results)}
+    assert rows["S2 RMSE"]["seed spread"] == "0.0020"
+    assert rows["S2 RMSE"]["no-collapse"] == "+0.0200 *"  # 0.02 > 0.002: starred
+    assert rows["diversity ratio"]["no-collapse"] == "-0.3000 *"
+    assert rows["vf mean error (abs)"]["no-collapse"] == "-0.0050"  # 0.005 < spread 0.01
+    assert "full-other-seed" not in rows["S2 RMSE"]
+    assert gan.ablation_effects({"full": results["full"]}) == []
+
+
+def test_markdown_table_escapes_pipes():
+    table = gan.markdown_table([{"a|b": "x|y", "ok": True, "v": 0.5}])
+    assert table.splitlines() == ["| a\\|b | ok | v |", "|---|---|---|", "| x\\|y | yes | 0.5 |"]
