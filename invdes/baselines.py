@@ -93,6 +93,18 @@ def _mdn_params(mdn) -> dict | None:
     return dataclasses.asdict(mdn)
 
 
+def _read_file(path: Path, what: str, read: Callable[[Path], Any], *, hint: str = "") -> Any:
+    """``read(path)``, with a clear error naming ``what`` and ``path`` when the file is missing
+    (FileNotFoundError) or cannot be read (ArtifactError: a damaged zip, a missing key, bad
+    JSON, ...); ``hint`` is appended to the corrupt-file message."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file {path} is missing")
+    try:
+        return read(path)
+    except Exception as exc:  # zip / pickle / key / json errors of a damaged file
+        raise ArtifactError(f"{what} file {path} is corrupt: {exc}{hint}") from exc
+
+
 def _check_fitted(model, attr: str = "mdn_") -> None:
     if not hasattr(model, attr):
         raise RuntimeError(f"this {type(model).__name__} is not fitted yet: call fit first")
@@ -326,15 +338,12 @@ class PCAMDN:
         from invdes.mdn import MDN
 
         folder = Path(path)
-        pca_path = folder / "pca.npz"
-        if not pca_path.is_file():
-            raise FileNotFoundError(f"PCA-MDN file {pca_path} is missing")
-        try:
-            with np.load(pca_path) as data:
-                settings = json.loads(str(data["settings"]))
-                arrays = {k: data[k] for k in data.files if k != "settings"}
-        except Exception as exc:  # zip / pickle / key errors of a damaged file
-            raise ArtifactError(f"PCA-MDN file {pca_path} is corrupt: {exc}") from exc
+        def read(path):
+            with np.load(path) as data:
+                return (json.loads(str(data["settings"])),
+                        {k: data[k] for k in data.files if k != "settings"})
+
+        settings, arrays = _read_file(folder / "pca.npz", "PCA-MDN", read)
         obj = cls(settings["n_pca_components"], settings["mdn"], binarize=settings["binarize"],
                   whiten=settings["whiten"], seed=settings["seed"])
         pca = PCA(n_components=int(settings["n_pca_components"]), whiten=settings["whiten"])
@@ -407,14 +416,11 @@ class DirectMDN:
         from invdes.mdn import MDN
 
         folder = Path(path)
-        meta_path = folder / "direct.json"
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"direct-MDN file {meta_path} is missing")
-        try:
-            meta = json.loads(meta_path.read_text())
-            shape = tuple(int(v) for v in meta["image_shape"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ArtifactError(f"direct-MDN file {meta_path} is corrupt: {exc}") from exc
+        def read(path):
+            meta = json.loads(path.read_text())
+            return meta, tuple(int(v) for v in meta["image_shape"])
+
+        meta, shape = _read_file(folder / "direct.json", "direct-MDN", read)
         obj = cls(meta.get("mdn"), seed=meta.get("seed"))
         obj.image_shape_ = shape
         obj.mdn_ = MDN.load(folder)
@@ -537,15 +543,13 @@ def _save_bo_state(path: Path, meta: dict, xs, ys, reps, snapshot, wall: float, 
 
 
 def _load_bo_state(path: Path, meta: dict) -> dict:
-    try:
+    def read(path):
         with np.load(path) as data:
-            saved_meta = json.loads(str(data["meta"]))
-            state = {k: data[k] for k in data.files if k != "meta"}
-    except Exception as exc:  # zip / key / json errors of a damaged file
-        raise ArtifactError(
-            f"Bayesian-optimization state file {path} is corrupt ({exc}); delete it to start "
-            "this target afresh"
-        ) from exc
+            return (json.loads(str(data["meta"])),
+                    {k: data[k] for k in data.files if k != "meta"})
+
+    saved_meta, state = _read_file(path, "Bayesian-optimization state", read,
+                                   hint="; delete it to start this target afresh")
     diffs = [f"{k}: saved {saved_meta.get(k)!r}, now {v!r}" for k, v in meta.items()
              if saved_meta.get(k) != v]
     if diffs:
@@ -774,16 +778,13 @@ def _bo_result(target, xs, ys, reps, n_initial, wall, sim, finished, path) -> BO
 
 def load_bo_result(path: str | Path) -> BOResult:
     """The :class:`BOResult` stored in a state file (finished or not) without running anything."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Bayesian-optimization state file {path} is missing")
-    try:
+    def read(path):
         with np.load(path) as data:
-            meta = json.loads(str(data["meta"]))
-            xs, ys, reps = data["xs"], data["ys"], data["reps"]
-            wall, sim = float(data["wall_time_s"]), float(data["simulation_s"])
-    except Exception as exc:
-        raise ArtifactError(f"Bayesian-optimization state file {path} is corrupt: {exc}") from exc
+            return (json.loads(str(data["meta"])), data["xs"], data["ys"], data["reps"],
+                    float(data["wall_time_s"]), float(data["simulation_s"]))
+
+    path = Path(path)
+    meta, xs, ys, reps, wall, sim = _read_file(path, "Bayesian-optimization state", read)
     if reps.size == 0:
         raise ArtifactError(f"Bayesian-optimization state file {path} holds no evaluation")
     return _bo_result(meta["target"], xs, ys, reps, meta["n_initial"], wall, sim,

@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from invdes.artifacts import ArtifactError
 from invdes.baselines import (
     GANMDN,
     PCAMDN,
@@ -63,6 +64,11 @@ def test_pca_mdn_shapes_binary_values_and_round_trip(image_data, tmp_path):
     assert many.shape == (2, 3, 12, 12)
     loaded = PCAMDN.load(model.save(tmp_path / "pca"))
     np.testing.assert_array_equal(loaded.sample(t, 5, seed=1), imgs)
+    (tmp_path / "pca" / "pca.npz").write_bytes(b"not a zip")
+    with pytest.raises(ArtifactError, match=r"PCA-MDN file .*pca.npz is corrupt"):
+        PCAMDN.load(tmp_path / "pca")
+    with pytest.raises(FileNotFoundError, match=r"PCA-MDN file .*pca.npz is missing"):
+        PCAMDN.load(tmp_path / "nowhere")
 
 
 def test_direct_mdn_shapes_and_binary_values(image_data, tmp_path):
@@ -78,6 +84,9 @@ def test_direct_mdn_shapes_and_binary_values(image_data, tmp_path):
     assert np.all(np.isfinite(model.mdn_.history_["loss"]))
     loaded = DirectMDN.load(model.save(tmp_path / "direct"))
     np.testing.assert_array_equal(loaded.sample(t, 4, seed=2), imgs)
+    (tmp_path / "direct" / "direct.json").write_text('{"image_shape": "12x12"}')
+    with pytest.raises(ArtifactError, match=r"direct-MDN file .*direct.json is corrupt"):
+        DirectMDN.load(tmp_path / "direct")
 
 
 def test_gan_mdn_samples_latents_and_images(image_data):
@@ -223,6 +232,14 @@ def test_bo_rejects_bad_inputs_and_foreign_state(tmp_path):
     with pytest.raises(ValueError, match="another run"):
         run_bo(objective, 2, 0.65, dataclasses.replace(BO_CFG, n_initial=3, n_iterations=0),
                state_path=state, progress=False)
+    state.write_bytes(state.read_bytes()[:100])  # a truncated file
+    with pytest.raises(ArtifactError, match="state file .* is corrupt: .*delete it to start"):
+        run_bo(objective, 2, 0.6, dataclasses.replace(BO_CFG, n_initial=3, n_iterations=0),
+               state_path=state, progress=False)
+    with pytest.raises(ArtifactError, match="state file .* is corrupt"):
+        load_bo_result(state)
+    with pytest.raises(FileNotFoundError, match="state file .* is missing"):
+        load_bo_result(tmp_path / "none.npz")
 
 
 def test_fast_variance_gp_predicts_what_scikit_optimize_predicts():
