@@ -977,12 +977,14 @@ def load_evaluation(directory: str | os.PathLike) -> dict | None:
 # --------------------------------------------------------------------------------------------
 
 
-def ablation_dir(profile_name: str, variant: str, *, scaled: bool = False) -> Path:
+def ablation_dir(profile_name: str, variant: str, *, scaled: bool = False,
+                 create: bool = True) -> Path:
     """Directory of an ablation variant: the profile's GAN artifact for ``"full"`` at full
-    scale, else ``artifact_dir(profile, "gan-ablation/<variant>")``."""
+    scale, else ``artifact_dir(profile, "gan-ablation/<variant>")`` (made unless not
+    ``create``)."""
     if variant == "full" and not scaled:
-        return artifact_dir(profile_name, STEP)
-    return artifact_dir(profile_name, f"{STEP}-ablation/{variant}")
+        return artifact_dir(profile_name, STEP, create=create)
+    return artifact_dir(profile_name, f"{STEP}-ablation/{variant}", create=create)
 
 
 def ablation_config(base: GANConfig, variant: str, iterations: int | None = None) -> GANConfig:
@@ -1038,7 +1040,7 @@ def load_ablation(profile: Profile | str) -> dict:
     out = {}
     for variant in ABLATION_VARIANTS:
         for scaled in (True, False):
-            directory = ablation_dir(profile.name, variant, scaled=scaled)
+            directory = ablation_dir(profile.name, variant, scaled=scaled, create=False)
             prov = read_provenance(directory)
             if prov is None or not (directory / EVALUATION_FILE).exists():
                 continue

@@ -253,6 +253,7 @@ def test_run_and_load_ablation(tmp_path, monkeypatch):
     """Two variants trained for 2 iterations are found again by load_ablation, each under its
     own config; a variant whose recorded config no longer matches is not."""
     monkeypatch.setenv("INVDES_ARTIFACTS", str(tmp_path))
+    assert gan.load_ablation("smoke") == {} and not any(tmp_path.iterdir())  # reads only
     smoke = get_profile("smoke")  # 128x128 images, so the evaluation can cut 64 and 96
     tiny = dataclasses.replace(smoke, gan=dataclasses.replace(
         smoke.gan, n_train_images=16, batch_size=4, n_eval_images=8, checkpoint_every=1))
