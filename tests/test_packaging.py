@@ -175,3 +175,7 @@ def test_notebook_committed_clean(path):
     assert not with_outputs, f"{path.name}: code cells {with_outputs} carry outputs"
     first = "".join(code[0]["source"])
     assert "get_profile()" in first, f"{path.name}: first code cell must call get_profile()"
+    ids = [c.get("id") for c in nb["cells"]]
+    missing = [i for i, v in enumerate(ids) if v is None]
+    assert not missing, f"{path.name}: cells {missing} lack an id (nbformat 4.5 requires one)"
+    assert len(set(ids)) == len(ids), f"{path.name}: duplicate cell ids"
