@@ -91,6 +91,7 @@ from invdes.artifacts import (  # noqa: E402
     write_json,
     write_provenance,
 )
+from invdes.checks import check_count  # noqa: E402
 from invdes.config import GANConfig, Profile, get_profile  # noqa: E402
 from invdes.gan_numpy import (  # noqa: E402
     CHECKPOINT_FILE,
@@ -997,7 +998,7 @@ def ablation_config(base: GANConfig, variant: str, iterations: int | None = None
     if "seed_offset" in changes:
         changes["seed"] = base.seed + int(changes.pop("seed_offset"))
     if iterations is not None:
-        changes["iterations"] = int(iterations)
+        changes["iterations"] = check_count(iterations, "ablation iterations")
     return dataclasses.replace(base, **changes)
 
 
@@ -1010,8 +1011,6 @@ def run_ablation(profile: Profile | str | None = None, variants=None, *, resume:
     for that many iterations instead of the profile's."""
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     variants = list(variants or ABLATION_VARIANTS)
-    if iterations is not None and iterations < 1:
-        raise ValueError(f"ablation iterations must be >= 1, got {iterations}")
     scaled = iterations is not None and iterations != profile.gan.iterations
     configs = {v: ablation_config(profile.gan, v, iterations if scaled else None)
                for v in variants}  # checks every name before any training
@@ -1062,7 +1061,10 @@ def load_ablation(profile: Profile | str) -> dict:
 
 def markdown_table(rows: list[dict], columns: list[str] | None = None,
                    floatfmt: str = ".4g") -> str:
-    """A GitHub-markdown table of a list of dicts (for ``IPython.display.Markdown``)."""
+    """A GitHub-markdown table of a list of dicts (for ``IPython.display.Markdown``): booleans
+    as yes / **no**, floats with ``floatfmt``; rendered by :class:`invdes.report.Table`."""
+    from invdes.report import Table
+
     if not rows:
         return ""
     columns = columns or list(rows[0])
@@ -1072,12 +1074,10 @@ def markdown_table(rows: list[dict], columns: list[str] | None = None,
             return "yes" if v else "**no**"
         if isinstance(v, float):
             return format(v, floatfmt)
-        return str(v).replace("|", "\\|")  # a bare | would split the cell
+        return str(v)
 
-    lines = ["| " + " | ".join(str(c).replace("|", "\\|") for c in columns) + " |",
-             "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
+    return Table(columns, [[fmt(r.get(c, "")) for c in columns] for r in rows],
+                 align=["l"] * len(columns)).to_markdown()
 
 
 def summary_rows(evaluations: dict) -> list[dict]:
@@ -1315,12 +1315,11 @@ def main(argv=None) -> int:
     profile = get_profile(args.profile)
     print(f"profile {profile.name}: {json.dumps(dataclasses.asdict(profile.gan))}", flush=True)
     if args.ablation is not None:
-        unknown = [v for v in args.ablation if v not in ABLATION_VARIANTS]
-        if unknown:
-            parser.error(f"unknown ablation variant(s) {', '.join(unknown)}; allowed: "
-                         f"{', '.join(ABLATION_VARIANTS)}")
-        if args.ablation_iterations is not None and args.ablation_iterations < 1:
-            parser.error(f"--ablation-iterations must be >= 1, got {args.ablation_iterations}")
+        try:  # the names and the iteration count, checked before any training
+            for variant in args.ablation or ABLATION_VARIANTS:
+                ablation_config(profile.gan, variant, args.ablation_iterations)
+        except ValueError as exc:
+            parser.error(str(exc))
         res = run_ablation(profile, args.ablation or None, resume=not args.no_resume,
                            iterations=args.ablation_iterations)
         for variant, r in res.items():

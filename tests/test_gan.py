@@ -247,6 +247,18 @@ def test_ablation_config_variants():
     assert dataclasses.replace(other, seed=base.seed, iterations=base.iterations) == base
     with pytest.raises(ValueError, match="unknown ablation variant 'no-such'.*allowed: full"):
         gan.ablation_config(base, "no-such")
+    with pytest.raises(ValueError, match="ablation iterations must be >= 1; got 0"):
+        gan.ablation_config(base, "full", iterations=0)
+
+
+def test_ablation_command_line_rejects_bad_requests(capsys):
+    for argv in (["--ablation", "full", "typo"], ["--ablation", "--ablation-iterations", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            gan.main(["--profile", "smoke", *argv])
+        assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown ablation variant 'typo'; allowed: full" in err
+    assert "ablation iterations must be >= 1; got 0" in err
 
 
 def test_run_and_load_ablation(tmp_path, monkeypatch):
@@ -293,4 +305,4 @@ def test_ablation_effects_against_the_seed_spread():
 
 def test_markdown_table_escapes_pipes():
     table = gan.markdown_table([{"a|b": "x|y", "ok": True, "v": 0.5}])
-    assert table.splitlines() == ["| a\\|b | ok | v |", "|---|---|---|", "| x\\|y | yes | 0.5 |"]
+    assert table.splitlines() == ["| a\\|b | ok | v |", "|:--|:--|:--|", "| x\\|y | yes | 0.5 |"]
