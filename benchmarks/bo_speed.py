@@ -1,4 +1,5 @@
-"""Time per Bayesian-optimization iteration for the GP settings of :func:`invdes.baselines.run_bo`.
+"""Time per Bayesian-optimization iteration for the GP settings of
+:func:`invdes.inverse.baselines.run_bo`.
 
 Variants, each on the same 9-D analytic problem with the same ``--n-initial`` random points told
 first (the paper's BO has 250 initial points and reaches 650):
@@ -6,7 +7,7 @@ first (the paper's BO has 250 initial points and reaches 650):
 - ``skopt lbfgs``: scikit-optimize's defaults ("auto" acquisition optimizer = L-BFGS polish of
   the best of 10,000 random candidates; GP refit with 2 random restarts);
 - ``skopt sampling``: the 10,000 random candidates only;
-- ``fast-variance``: + :class:`invdes.bo_gp.FastVarianceGP` (BLAS predictive variance);
+- ``fast-variance``: + :class:`invdes.inverse.bo_gp.FastVarianceGP` (BLAS predictive variance);
 - ``fast + warm``: + the refit warm-started from the last hyperparameters, no random restarts;
 - ``fast+warm lbfgs``: the same GP with scikit-optimize's default acquisition optimizer.
 
@@ -27,7 +28,7 @@ import warnings
 import numpy as np
 from skopt import Optimizer
 
-from invdes import bo_gp
+from invdes.inverse import bo_gp
 
 DIM = 9
 TARGET = 0.65

@@ -33,9 +33,10 @@ def main() -> None:
     import_tensorflow_quietly()
     t_import = time.perf_counter() - t0
 
-    from invdes import artifacts, pipeline
+    from invdes import artifacts
     from invdes.config import get_profile
     from invdes.design import design
+    from invdes.study import pipeline
 
     name = args.profile
     if name is None:
@@ -61,7 +62,7 @@ def main() -> None:
             times.append(time.perf_counter() - s)
         return min(times)
 
-    from invdes.baselines import random_latent_candidates
+    from invdes.inverse.baselines import random_latent_candidates
 
     dim = models["gan-mdn"].mdn_.dim_
     t_random = best(lambda: generator.generate(random_latent_candidates(dim, args.n, 0)))

@@ -22,9 +22,10 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from invdes import microstructure, optics, rcwa
+from invdes import microstructure
 from invdes.config import MicrostructureConfig, get_profile
-from invdes.materials import permittivity
+from invdes.physics import optics, rcwa
+from invdes.physics.materials import permittivity
 
 WAVELENGTH_NM = 550.0
 

@@ -54,7 +54,7 @@ def load_image(path: str | Path) -> np.ndarray:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from invdes import optics
+    from invdes.physics import optics
 
     profile = get_profile(args.profile)
     image = load_image(args.image)
@@ -174,7 +174,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     import logging
 
     from invdes.artifacts import ArtifactError
-    from invdes.pipeline import parse_steps, reproduce
+    from invdes.study.pipeline import parse_steps, reproduce
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
@@ -182,6 +182,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         if set(steps) & {"gan", "mdn", "evaluate"}:  # data and baselines need numpy only
             import_tensorflow_quietly()
         timings = reproduce(args.profile, steps, force=args.force, n_jobs=args.n_jobs)
+        if "evaluate" in steps:  # the book's figures of the evaluation, from its artifacts
+            from invdes.book.ch07_results import write_figures
+
+            write_figures(args.profile)
     except (ValueError, ArtifactError) as exc:
         raise UsageError(str(exc)) from None
     for step, sec in timings.items():

@@ -128,7 +128,7 @@ class BOConfig:
     acq_optimizer: str = "lbfgs"
     initial_chunk: int = 10  # initial random latents simulated per call (and per checkpoint)
     # GP hyperparameter refit after each point: random restarts (scikit-optimize: 2) and a
-    # start from the previous fit (invdes.bo_gp); benchmarks/bo_speed.py: ~10x less time per
+    # start from the previous fit (invdes.inverse.bo_gp); benchmarks/bo_speed.py: ~10x less time per
     # iteration at 250 points
     gp_restarts: int = 0
     gp_warm_start: bool = True

@@ -177,13 +177,13 @@ def unpack_images(packed: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _default_generator(profile: Profile):
-    from invdes.gan import load_generator  # lazy: TensorFlow only when really needed
+    from invdes.gan.generator import load_generator  # lazy: TensorFlow only when really needed
 
     return load_generator(profile.name)
 
 
 def _default_simulate(profile: Profile) -> Callable[..., np.ndarray]:
-    from invdes.optics import absorption  # lazy
+    from invdes.physics.optics import absorption  # lazy
 
     return functools.partial(absorption, config=profile.optics)
 
@@ -448,7 +448,8 @@ def is_current(
     """True when the finished data set ``name`` exists (its npz record) and its recorded optics
     config, data config and generator hash equal the current ones. Logs the reason when not.
 
-    ``generator`` defaults to ``invdes.gan.load_generator(profile.name)`` (needed for its hash).
+    ``generator`` defaults to ``invdes.gan.generator.load_generator(profile.name)`` (needed
+    for its hash).
     """
     name = check_name(name)
     profile = _resolve_profile(profile)
@@ -514,9 +515,9 @@ def generate_dataset(
     Parameters
     ----------
     generator : object with ``.generate(z) -> (n, 32s, 32s) uint8``; default
-        ``invdes.gan.load_generator(profile.name)``.
+        ``invdes.gan.generator.load_generator(profile.name)``.
     simulate : ``simulate(images, n_jobs=..., progress=...) -> (n,)``; default
-        ``functools.partial(invdes.optics.absorption, config=profile.optics)``.
+        ``functools.partial(invdes.physics.optics.absorption, config=profile.optics)``.
     out_path : HDF5 path; default :func:`dataset_path`. The record and partial folder lie beside.
     force : regenerate even when the finished data set is current. Chunks of an interrupted run
         with the same fingerprint are still resumed (they are the rows a fresh run would make);
@@ -714,7 +715,8 @@ def load_dataset(
         with the stored ones; ArtifactError when more than ``pixel_tolerance`` of a row's pixels
         differ. 0 disables (and avoids loading the generator when the HDF5 file exists).
     strict : ArtifactError when the recorded optics or data config differs from the profile's.
-    generator : default ``invdes.gan.load_generator(profile.name)``, loaded only when needed.
+    generator : default ``invdes.gan.generator.load_generator(profile.name)``, loaded only
+        when needed.
 
     Raises ArtifactError (naming the file and the rebuild command) when the files are missing,
     truncated, corrupted or stale; ValueError for an unknown ``name``.

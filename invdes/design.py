@@ -80,7 +80,7 @@ def check_target(target) -> float:
 
 def training_range(profile: Profile, dataset: str) -> tuple[float, float] | None:
     """(min, max) of the absorption in the data set the models were trained on."""
-    from invdes.pipeline import models_dir
+    from invdes.study.pipeline import models_dir
 
     prov = artifacts.read_provenance(models_dir(profile.name, dataset))
     rng = (prov or {}).get("y_range")
@@ -93,8 +93,8 @@ def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "gan-
            generator=None) -> DesignResult:
     """Sample ``n`` candidates for ``target`` and (by default) rank them by simulated REP.
 
-    ``models`` / ``generator``: already loaded ones (from :func:`invdes.pipeline.load_models`
-    and :func:`invdes.pipeline.generator_for`) to skip loading, e.g. in a loop.
+    ``models`` / ``generator``: already loaded ones (from :func:`invdes.study.pipeline.load_models`
+    and :func:`invdes.study.pipeline.generator_for`) to skip loading, e.g. in a loop.
     """
     target = check_target(target)
     if dataset not in DATASETS:
@@ -104,8 +104,8 @@ def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "gan-
     if int(n) != n or n < 1:
         raise ValueError(f"n must be a whole number >= 1; got {n}")
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
-    from invdes import pipeline
-    from invdes.baselines import random_latent_candidates
+    from invdes.inverse.baselines import random_latent_candidates
+    from invdes.study import pipeline
 
     timings = {}
     t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Tests of invdes.baselines: PCA-MDN, direct MDN, GAN-MDN (fake generator), Bayesian
+"""Tests of invdes.inverse.baselines: PCA-MDN, direct MDN, GAN-MDN (fake generator), Bayesian
 optimization (cheap analytic objectives, resume) and the null baselines."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from invdes.artifacts import ArtifactError
-from invdes.baselines import (
+from invdes.config import BOConfig
+from invdes.inverse.baselines import (
     GANMDN,
     PCAMDN,
     DirectMDN,
@@ -19,7 +20,6 @@ from invdes.baselines import (
     random_latent_candidates,
     run_bo,
 )
-from invdes.config import BOConfig
 
 TINY_MDN = dict(n_components=4, learning_rate=1e-2, batch_size=32, patience=5, max_epochs=8,
                 verbose=0)
@@ -246,7 +246,7 @@ def test_fast_variance_gp_predicts_what_scikit_optimize_predicts():
     from skopt.learning import GaussianProcessRegressor
     from skopt.learning.gaussian_process.kernels import ConstantKernel, Matern
 
-    from invdes.bo_gp import FastVarianceGP
+    from invdes.inverse.bo_gp import FastVarianceGP
 
     rng = np.random.default_rng(3)
     x, xq = rng.uniform(size=(60, 4)), rng.uniform(size=(500, 4))
@@ -268,7 +268,7 @@ def test_gp_warm_start_begins_the_next_fit_at_the_last_hyperparameters():
 
     from skopt import Optimizer
 
-    from invdes import bo_gp
+    from invdes.inverse import bo_gp
 
     opt = Optimizer([(-1.0, 1.0)] * 3, base_estimator="GP", acq_optimizer="sampling",
                     random_state=0, n_initial_points=5)

@@ -4,7 +4,7 @@ shows Table 1.
 
 The book is built once per test session with ``jupyter-book build . --path-output <tmp>`` in the
 smoke profile (the notebooks execute; they reuse or recompute the smoke artifacts through
-``invdes.pipeline.reproduce``), served by a local ``http.server`` on 127.0.0.1 and opened in
+``invdes.study.pipeline.reproduce``), served by a local ``http.server`` on 127.0.0.1 and opened in
 headless Chromium through playwright's Python API.
 
 Needs the Debian packages ``chromium`` (``/usr/bin/chromium``) and ``chromium-driver`` and the

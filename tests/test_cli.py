@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from invdes import cli, microstructure, optics
+from invdes import cli, microstructure
 from invdes.config import MicrostructureConfig, get_profile
+from invdes.physics import optics
 
 PROFILE = "smoke"
 
@@ -88,3 +89,4 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, name, make, message):
     assert name in lines[0]
     assert "Traceback" not in captured.err + captured.out
     assert "absorption" not in captured.out
+

@@ -1,4 +1,5 @@
-"""Tests of invdes.evaluate: REP, candidate evaluation (fake simulator), best-of-N, Table 1."""
+"""Tests of invdes.study.evaluate: REP, candidate evaluation (fake simulator), best-of-N,
+Table 1."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from invdes.baselines import BOResult
-from invdes.evaluate import (
+from invdes.inverse.baselines import BOResult
+from invdes.study.evaluate import (
     PAPER_TABLE1,
     TABLE1_COLUMNS,
     best_of_n_curve,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from invdes import materials
+from invdes.physics import materials
 
 
 def test_kramers_kronig_reproduces_a_lorentz_oscillator():

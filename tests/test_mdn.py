@@ -1,4 +1,5 @@
-"""Tests of invdes.mdn: the mixture density, the sampler, training, determinism, persistence."""
+"""Tests of invdes.inverse.mdn: the mixture density, the sampler, training, determinism,
+persistence."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from invdes.artifacts import ArtifactError
 from invdes.config import MDNConfig, get_profile
-from invdes.mdn import (
+from invdes.inverse.mdn import (
     MDN,
     build_network,
     make_nll_loss,

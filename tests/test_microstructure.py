@@ -235,7 +235,7 @@ def test_plot_helpers(batch):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from invdes import plots
+    from invdes.book import plots
 
     fig = plots.image_grid(batch[:5], titles=[f"{i}" for i in range(5)], ncols=3)
     assert len(fig.axes) == 6 and sum(bool(ax.images) for ax in fig.axes) == 5

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from invdes import microstructure, optics, rcwa
+from invdes import microstructure
 from invdes.config import MicrostructureConfig, OpticsConfig
-from invdes.materials import permittivity
+from invdes.physics import optics, rcwa
+from invdes.physics.materials import permittivity
 
 CFG = OpticsConfig(harmonics=(2, 2), n_wavelengths=3)
 

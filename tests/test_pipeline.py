@@ -14,10 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from invdes import artifacts, pipeline
+from invdes import artifacts
 from invdes.artifacts import ARTIFACTS_ENV
+from invdes.book.ch07_results import write_figures
 from invdes.cli import main
 from invdes.config import DATASETS, get_profile
+from invdes.study import pipeline
 
 SMOKE = get_profile("smoke")
 
@@ -64,8 +66,10 @@ def test_reproduce_writes_table1_and_figures(smoke_root):
             SMOKE.evaluation.targets)
         for r in rows:
             assert float(r["min_rep_pct"]) >= 0 and np.isfinite(float(r["min_rep_pct"]))
-    for fig in ("figure2.png", "figure3.png", "best_of_n.png"):
-        assert (out / fig).stat().st_size > 5_000
+    written = write_figures("smoke")  # what `invdes reproduce` does after the evaluate step
+    assert sorted(p.name for p in written) == ["best_of_n.png", "figure2.png", "figure3.png"]
+    for fig in written:
+        assert fig.parent == out and fig.stat().st_size > 5_000
     curves = pipeline.load_curves("smoke")
     for c in curves.values():
         assert len(c) == SMOKE.evaluation.best_of_n_max and np.all(np.diff(c) <= 1e-12)
@@ -99,7 +103,7 @@ def test_cell_simulation_keeps_finished_batches_and_is_rechecked(smoke_copy, mon
     """Simulation of stored candidates runs in batches, each written when done: a crash
     loses one batch at most, a rerun simulates only what is pending, and the evaluation
     re-simulates one batch here and refuses stored absorptions that differ."""
-    import invdes.optics
+    import invdes.physics.optics
 
     cells = sorted((smoke_copy / "smoke" / "evaluate" / "cells").glob("*.npz"))
     for path in cells:  # forget every simulated absorption
@@ -107,7 +111,7 @@ def test_cell_simulation_keeps_finished_batches_and_is_rechecked(smoke_copy, mon
             kept = {k: f[k] for k in ("images", "generation_s", "z") if k in f.files}
         with open(path, "wb") as fh:
             np.savez_compressed(fh, **kept)
-    real, calls = invdes.optics.absorption, []
+    real, calls = invdes.physics.optics.absorption, []
 
     def crashing(images, *args, **kwargs):
         calls.append(len(images))
@@ -115,7 +119,7 @@ def test_cell_simulation_keeps_finished_batches_and_is_rechecked(smoke_copy, mon
             raise KeyboardInterrupt
         return real(images, *args, **kwargs)
 
-    monkeypatch.setattr(invdes.optics, "absorption", crashing)
+    monkeypatch.setattr(invdes.physics.optics, "absorption", crashing)
     with pytest.raises(KeyboardInterrupt):
         pipeline.simulate_pending_cells(SMOKE, n_jobs=1, progress=False, cells_per_batch=4)
     done = [p for p in cells if "y_hat" in np.load(p).files]
@@ -124,7 +128,7 @@ def test_cell_simulation_keeps_finished_batches_and_is_rechecked(smoke_copy, mon
     assert n == sum(len(np.load(p)["images"]) for p in cells if p not in done)
     assert all("y_hat" in np.load(p).files for p in cells)
 
-    monkeypatch.setattr(invdes.optics, "absorption", real)
+    monkeypatch.setattr(invdes.physics.optics, "absorption", real)
     check = pipeline.resimulation_check(SMOKE, "data-ii", n_jobs=1)
     assert check["max_abs_difference"] < 1e-12 and check["simulation_s"] > 0
     path = pipeline._cell_path("smoke", "data-ii", "gan-mdn", 0.65)

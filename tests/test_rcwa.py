@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from invdes import rcwa
+from invdes.physics import rcwa
 
 WAVELENGTHS = (400.0, 550.0, 700.0)
 

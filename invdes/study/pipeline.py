@@ -3,16 +3,18 @@
 Steps (each reuses its artifact when the recorded config matches, recomputes otherwise or when
 forced, and can be interrupted and rerun without losing finished work):
 
-- ``gan``        train the GAN (:func:`invdes.gan.train_gan`, checkpointed)
+- ``gan``        train the GAN (:func:`invdes.gan.train.train_gan`, checkpointed)
 - ``data``       Data-I and Data-II (:func:`invdes.data.run`, chunked and resumable)
 - ``mdn``        fit the inverse models on each data set: GAN-MDN (MDN y -> z), PCA-MDN and
                  the direct MDN (y -> pixels); saved under ``<profile>/models/<dataset>/``
 - ``baselines``  Bayesian optimization per data set and target (resumable per target)
-- ``evaluate``   Table 1, best-of-N curves, Figures 2 and 3 (every candidate re-simulated;
-                 each (data set, method, target) cell cached on its own)
+- ``evaluate``   Table 1 and the best-of-N curves (every candidate re-simulated; each
+                 (data set, method, target) cell cached on its own); the figures drawn from
+                 them are the book's (:mod:`invdes.book.ch07_results`)
 
 Simulations run in ``n_jobs`` processes with one BLAS thread each. The generator used for data,
-BO and candidates is the TensorFlow-free :class:`invdes.gan_numpy.NumpyGenerator`, which gives
+BO and candidates is the TensorFlow-free :class:`invdes.gan.numpy_generator.NumpyGenerator`,
+which gives
 the same images as the Keras model.
 """
 
@@ -29,7 +31,7 @@ import numpy as np
 from invdes import artifacts
 from invdes.config import DATASETS, Profile, get_profile
 
-log = logging.getLogger("invdes.pipeline")
+log = logging.getLogger("invdes.study.pipeline")
 
 STEPS = ("gan", "data", "mdn", "baselines", "evaluate")
 MDN_METHODS = ("gan-mdn", "pca-mdn", "direct-mdn")
@@ -67,14 +69,14 @@ def upstream_configs(profile: Profile, step: str) -> dict:
 
 def generator_for(profile: Profile):
     """The profile's trained generator, TensorFlow-free."""
-    from invdes.gan_numpy import NumpyGenerator
+    from invdes.gan.numpy_generator import NumpyGenerator
 
     return NumpyGenerator.from_profile(profile.name)
 
 
 def simulator_for(profile: Profile, n_jobs: int | None = None, progress: bool = False):
     """``simulate(images) -> y`` with the profile's optics."""
-    from invdes.optics import absorption
+    from invdes.physics.optics import absorption
 
     def simulate(images, **kwargs):
         kwargs.setdefault("n_jobs", n_jobs)
@@ -88,7 +90,7 @@ def simulator_for(profile: Profile, n_jobs: int | None = None, progress: bool = 
 
 
 def step_gan(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
-    from invdes.gan import train_gan
+    from invdes.gan.train import train_gan
 
     train_gan(profile, force=force)
 
@@ -120,9 +122,9 @@ def direct_mdn_config(profile: Profile):
 
 
 def step_mdn(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
-    from invdes.baselines import PCAMDN, DirectMDN
     from invdes.data import load_dataset
-    from invdes.mdn import MDN
+    from invdes.inverse.baselines import PCAMDN, DirectMDN
+    from invdes.inverse.mdn import MDN
 
     configs = upstream_configs(profile, "mdn")
     for name, side in DATASETS.items():
@@ -179,8 +181,8 @@ def load_direct_summary(profile: Profile, dataset: str) -> dict:
 def load_models(profile: Profile, dataset: str, methods=None) -> dict:
     """{method: fitted model} of ``dataset`` (ArtifactError if stale) for ``methods`` (default:
     the GAN-MDN, the PCA-MDN and the direct MDN where its uncommitted weights are present)."""
-    from invdes.baselines import GANMDN, PCAMDN, DirectMDN
-    from invdes.mdn import MDN
+    from invdes.inverse.baselines import GANMDN, PCAMDN, DirectMDN
+    from invdes.inverse.mdn import MDN
 
     out = models_dir(profile.name, dataset)
     if not artifacts.is_current(out, upstream_configs(profile, "mdn"),
@@ -233,7 +235,7 @@ def _bo_task(profile_name: str, dataset: str, target: float,
     if artifact_root is not None:
         os.environ[artifacts.ARTIFACTS_ENV] = artifact_root
 
-    from invdes.baselines import run_bo
+    from invdes.inverse.baselines import run_bo
 
     profile = get_profile(profile_name)
     generator = generator_for(profile)
@@ -271,7 +273,7 @@ def step_baselines(profile: Profile, *, force: bool = False, n_jobs: int | None 
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
-    from invdes.optics import default_n_jobs
+    from invdes.physics.optics import default_n_jobs
 
     targets = profile.evaluation.targets if targets is None else targets
     prepare_bo_dirs(profile, force=force, datasets=datasets)
@@ -287,7 +289,7 @@ def step_baselines(profile: Profile, *, force: bool = False, n_jobs: int | None 
 
 def load_bo_results(profile: Profile, dataset: str) -> dict:
     """{target: BOResult} of the finished or partial runs present."""
-    from invdes.baselines import load_bo_result
+    from invdes.inverse.baselines import load_bo_result
 
     out = {}
     for t in profile.evaluation.targets:
@@ -308,9 +310,21 @@ def _cell_path(profile_name: str, dataset: str, method: str, target: float) -> P
     return evaluate_dir(profile_name) / "cells" / f"{dataset}_{method}_{target:.2f}.npz"
 
 
+def load_cell(profile_name: str, dataset: str, method: str, target: float) -> dict:
+    """The evaluate step's cached cell (``images``, ``y_hat``, ``generation_s``,
+    ``simulation_s`` and, for latent methods, ``z``) as numpy arrays."""
+    path = _cell_path(profile_name, dataset, method, target)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"evaluate cell {path} is missing; run: invdes reproduce --profile {profile_name} "
+            "--steps evaluate")
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
 def candidates(method: str, models: dict, ds, target: float, n: int, seed: int, generator):
     """``(images, z_or_None, generation_s)``: n candidates of ``method`` for ``target``."""
-    from invdes.baselines import lookup_candidates, random_latent_candidates
+    from invdes.inverse.baselines import lookup_candidates, random_latent_candidates
 
     t0 = time.perf_counter()
     z = None
@@ -372,7 +386,7 @@ def simulate_pending_cells(profile: Profile, *, n_jobs: int | None = None,
     """Simulate every stored cell that has no ``y_hat`` yet, in parallel batches of
     ``cells_per_batch`` cells; returns the number of images simulated. Needs numpy only (can
     run on another machine)."""
-    from invdes.optics import absorption, default_n_jobs
+    from invdes.physics.optics import absorption, default_n_jobs
 
     folder = evaluate_dir(profile.name) / "cells"
     pending = []
@@ -438,14 +452,16 @@ def prepare_all_cells(profile: Profile, *, force: bool = False) -> None:
 
 
 def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
-    """Table 1 (CSV per data set), best-of-N curves, Figures 2 and 3 (PNG).
+    """Table 1 (CSV per data set) and the best-of-N curves.
 
     Three phases, each resumable: draw and store every cell's candidates
     (:func:`prepare_all_cells`), simulate the pending ones in one parallel batch
-    (:func:`simulate_pending_cells`), then build the tables and figures from the cells.
+    (:func:`simulate_pending_cells`), then build the tables from the cells. The figures
+    (Figures 2 and 3, best-of-N) are drawn from these artifacts by
+    :func:`invdes.book.ch07_results.write_figures` (``invdes reproduce`` calls it).
     """
-    from invdes import evaluate as E
     from invdes.data import load_dataset
+    from invdes.study import evaluate as E
 
     configs = upstream_configs(profile, "evaluate")
     out = evaluate_dir(profile.name)
@@ -453,7 +469,7 @@ def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None =
     with artifacts.Timer() as timer:
         prepare_all_cells(profile, force=force)
         simulate_pending_cells(profile, n_jobs=n_jobs)
-        curves, best_designs, random_images, bo_results = {}, {}, {}, {}
+        curves, bo_results = {}, {}
         checks = {}
         for name in DATASETS:
             ds = load_dataset(name, profile, verify=0)
@@ -471,21 +487,10 @@ def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None =
                     if method in POOL_METHODS:
                         curves[(name, method, target)] = E.best_of_n_curve(
                             E.rep(cell["y_hat"], target), n_max=len(cell["y_hat"]))
-                    if method == "gan-mdn":
-                        i = int(np.argmin(E.rep(cell["y_hat"][:k], target)))
-                        best_designs[(name, target)] = (cell["images"][i],
-                                                        float(cell["y_hat"][i]))
             bo_results[name] = load_bo_results(profile, name)
             rows += [E.bo_table1_row(name, r) for r in bo_results[name].values()]
             E.write_table1_csv(rows, out / f"table1_{name}.csv")
-            random_images[name] = ds.x[np.random.default_rng(ev.seed).choice(len(ds), 5,
-                                                                             replace=False)]
         _save_curves(out / "best_of_n.npz", curves)
-        _save_figure(plot_figure2(random_images, best_designs, ev.targets), out / "figure2.png")
-        _save_figure(plot_best_of_n_grid(curves, ev.targets), out / "best_of_n.png")
-        if any(bo_results.values()):
-            _save_figure(E.plot_bo_history({k: v for k, v in bo_results.items() if v}),
-                         out / "figure3.png")
     artifacts.write_provenance(out, artifacts.provenance(
         configs, seed=ev.seed, wall_time_s=timer.seconds,
         note="simulation_s of every Table 1 row: resimulation_check on this machine",
@@ -497,7 +502,7 @@ def resimulation_check(profile: Profile, dataset: str, *, n_jobs: int | None = N
     this machine: the wall time of that batch is the simulation time Table 1 reports for every
     method of the data set (cells may have been simulated elsewhere, in other batch sizes), and
     the absorptions must equal the stored ones (a cross-machine check of the simulator)."""
-    from invdes.optics import absorption, default_n_jobs
+    from invdes.physics.optics import absorption, default_n_jobs
 
     targets = profile.evaluation.targets
     cell = _read_cell(_cell_path(profile.name, dataset, "gan-mdn", targets[len(targets) // 2]))
@@ -531,58 +536,6 @@ def load_curves(profile_name: str) -> dict:
         return {(k.split("|")[0], k.split("|")[1], float(k.split("|")[2])): f[k] for k in f.files}
 
 
-def _save_figure(fig, path: Path) -> None:
-    with artifacts.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-
-
-def plot_figure2(random_images: dict, best_designs: dict, targets):
-    """Figure 2: rows (a, b) random data-set images, rows (c, d) the min-REP GAN-MDN design
-    per target (Data-I, Data-II)."""
-    from matplotlib.figure import Figure
-
-    names = list(DATASETS)
-    fig = Figure(figsize=(1.8 * len(targets), 1.9 * 4))
-    axes = fig.subplots(4, len(targets))
-    for r, name in enumerate(names):
-        for c in range(len(targets)):
-            ax = axes[r, c]
-            ax.imshow(random_images[name][c], cmap="gray_r", interpolation="nearest")
-            ax.set_title(f"{name} sample", fontsize=7)
-    for r, name in enumerate(names):
-        for c, t in enumerate(targets):
-            ax = axes[2 + r, c]
-            if (name, t) in best_designs:
-                img, y = best_designs[(name, t)]
-                ax.imshow(img, cmap="gray_r", interpolation="nearest")
-                ax.set_title(f"{name} target {t:.2f}\ny = {y:.4f}", fontsize=7)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for r, label in enumerate("abcd"):
-        axes[r, 0].set_ylabel(f"({label})")
-    fig.tight_layout()
-    return fig
-
-
-def plot_best_of_n_grid(curves: dict, targets):
-    """Best-of-N: expected min REP (%) against N, one panel per target, per data set/method."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(3.0 * len(targets), 2.8))
-    axes = fig.subplots(1, len(targets), sharey=True)
-    for ax, t in zip(np.atleast_1d(axes), targets, strict=True):
-        for (d, m, tt), c in sorted(curves.items()):
-            if abs(tt - t) < 1e-9:
-                ax.plot(np.arange(1, len(c) + 1), 100 * np.asarray(c), label=f"{d} {m}")
-        ax.set(xscale="log", yscale="log", xlabel="candidates N", title=f"target {t:.2f}")
-        ax.axvline(30, color="gray", lw=0.6)
-    np.atleast_1d(axes)[0].set_ylabel("expected best REP (%)")
-    np.atleast_1d(axes)[-1].legend(fontsize=6)
-    fig.tight_layout()
-    return fig
-
-
 # ----------------------------------------------------------------------------- status
 
 
@@ -593,7 +546,7 @@ def step_current(profile: Profile, step: str) -> bool:
 
     try:
         if step == "gan":
-            from invdes.gan_numpy import load_checked_weights
+            from invdes.gan.numpy_generator import load_checked_weights
 
             load_checked_weights(profile.name)
             return True

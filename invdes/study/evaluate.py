@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from invdes.artifacts import atomic_path
-from invdes.baselines import check_binary_images, check_vector
 from invdes.checks import check_positive_target as _check_target
+from invdes.inverse.baselines import check_binary_images, check_vector
 
 #: Method keys used in tables and figures, with display names.
 METHOD_LABELS: dict[str, str] = {
@@ -233,7 +233,7 @@ def evaluate_candidates(
         images: candidates (n, h, w), binary.
         target: target property (> 0).
         simulate: ``simulate(images) -> y`` (n,), e.g. ``functools.partial(
-            invdes.optics.absorption, config=profile.optics)``.
+            invdes.physics.optics.absorption, config=profile.optics)``.
         train_images: optional training images (n_train, h, w) for the novelty.
 
     Returns:
@@ -350,8 +350,8 @@ def table1_rows(dataset: str, method: str, evaluations: Mapping[float, Mapping[s
 
 
 def bo_table1_row(dataset: str, result) -> dict:
-    """A Table 1 row from a :class:`invdes.baselines.BOResult` (one candidate: the best point;
-    ``generation_s`` = total wall time of the run, simulations included)."""
+    """A Table 1 row from a :class:`invdes.inverse.baselines.BOResult` (one candidate: the best
+    point; ``generation_s`` = total wall time of the run, simulations included)."""
     return {
         "dataset": dataset, "method": "bo", "target": float(result.target),
         "min_rep_pct": _pct(result.rep_best), "mean_rep_pct": None, "std_rep_pct": None,

@@ -1,4 +1,4 @@
-"""Display helpers of the book (invdes.report): formatting, Table 1 against the paper, nulls."""
+"""Display helpers of the book (invdes.book): formatting, Table 1 against the paper, nulls."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from invdes import report as R
+from invdes.book import ch04_datasets as ch4
+from invdes.book import ch05_gan_mdn as ch5
+from invdes.book import ch06_baselines as ch6
+from invdes.book import ch07_results as ch7
+from invdes.book import table1, tables
 from invdes.config import BOConfig
-from invdes.evaluate import PAPER_TABLE1, TABLE1_COLUMNS, best_of_n_curve, write_table1_csv
+from invdes.study.evaluate import PAPER_TABLE1, TABLE1_COLUMNS, best_of_n_curve, write_table1_csv
 
 
 def row(dataset="data-i", method="gan-mdn", target=0.55, **kw) -> dict:
@@ -27,40 +31,40 @@ def row(dataset="data-i", method="gan-mdn", target=0.55, **kw) -> dict:
 
 @pytest.mark.parametrize("value", [None, math.nan, math.inf, np.float64("nan")])
 def test_fmt_missing_is_dash(value):
-    assert R.fmt(value) == R.MISSING == "-"
+    assert tables.fmt(value) == tables.MISSING == "-"
 
 
 def test_fmt_numbers_and_ints():
-    assert R.fmt(np.float64(1.23456)) == "1.23"
-    assert R.fmt(3.0, "d") == "3"
-    assert R.fmt(0.12345, ".3f") == "0.123"
-    assert R.fmt("already text") == "already text"
+    assert tables.fmt(np.float64(1.23456)) == "1.23"
+    assert tables.fmt(3.0, "d") == "3"
+    assert tables.fmt(0.12345, ".3f") == "0.123"
+    assert tables.fmt("already text") == "already text"
 
 
 @pytest.mark.parametrize("seconds, text", [(0.00012, "0.12 ms"), (9.75, "9.75 s"),
                                            (600, "10.0 min"), (4.4 * 3600, "4.4 h"),
                                            (None, "-")])
 def test_format_seconds(seconds, text):
-    assert R.format_seconds(seconds) == text
+    assert tables.format_seconds(seconds) == text
 
 
 def test_format_seconds_rejects_negative():
     with pytest.raises(ValueError, match=">= 0"):
-        R.format_seconds(-1.0)
+        tables.format_seconds(-1.0)
 
 
 def test_builtin_makes_glue_friendly_values():
-    v = R.builtin(np.float64(0.25))
+    v = tables.builtin(np.float64(0.25))
     assert type(v) is float and v == 0.25
-    assert type(R.builtin(np.int64(3))) is int
-    assert type(R.builtin(np.array(2.5))) is float
-    assert math.isnan(R.builtin(None))
+    assert type(tables.builtin(np.int64(3))) is int
+    assert type(tables.builtin(np.array(2.5))) is float
+    assert math.isnan(tables.builtin(None))
     # myst-nb formats the text/plain repr: a numpy scalar's repr would not parse
-    assert repr(R.builtin(np.float64(0.25))) == "0.25"
+    assert repr(tables.builtin(np.float64(0.25))) == "0.25"
 
 
 def test_table_renders_markdown_html_text():
-    t = R.Table(["a", "b|c"], [["x<y", "1.00"], ["z", "-"]], caption="Cap & more")
+    t = tables.Table(["a", "b|c"], [["x<y", "1.00"], ["z", "-"]], caption="Cap & more")
     md = t.to_markdown()
     assert md.splitlines()[0] == "**Cap & more**"
     assert "| a | b\\|c |" in md and "|:--|--:|" in md
@@ -74,21 +78,21 @@ def test_table_renders_markdown_html_text():
 
 
 def test_table_groups_flatten_and_render():
-    t = R.Table(["m", "ours", "paper"], [["x", "1", "2"]], groups=[("", 1), ("REP", 2)])
+    t = tables.Table(["m", "ours", "paper"], [["x", "1", "2"]], groups=[("", 1), ("REP", 2)])
     assert t.flat_headers == ["m", "REP: ours", "REP: paper"]
     assert t.column("REP: paper") == ["2"]
     assert '<th colspan="2"' in t.to_html() and "| m | REP: ours | REP: paper |" in t.to_markdown()
     with pytest.raises(ValueError, match="sum to the 3 columns"):
-        R.Table(["a", "b", "c"], [], groups=[("g", 2)])
+        tables.Table(["a", "b", "c"], [], groups=[("g", 2)])
 
 
 def test_table_rejects_ragged_rows_and_bad_align():
     with pytest.raises(ValueError, match="row 0 has 1 cells"):
-        R.Table(["a", "b"], [["only one"]])
+        tables.Table(["a", "b"], [["only one"]])
     with pytest.raises(ValueError, match="align"):
-        R.Table(["a"], [], align=["x"])
+        tables.Table(["a"], [], align=["x"])
     with pytest.raises(ValueError, match="no column"):
-        R.Table(["a"], []).column("b")
+        tables.Table(["a"], []).column("b")
 
 
 # ------------------------------------------------------------------------------ Table 1
@@ -98,7 +102,7 @@ def test_table1_comparison_aligns_paper_numbers():
     rows = [row(target=0.55, min_rep_pct=0.5, mean_rep_pct=7.25, std_rep_pct=3.5),
             row(method="bo", target=0.60, min_rep_pct=2.0, mean_rep_pct=None, std_rep_pct=None,
                 generation_s=7200.0, diversity=None, novelty=None, n=1)]
-    t = R.table1_comparison(rows, "data-i")
+    t = table1.table1_comparison(rows, "data-i")
     recs = {(r[0], r[1]): r for r in t.rows}
     gan = recs[("GAN-MDN", "0.55")]
     h = t.flat_headers
@@ -116,11 +120,11 @@ def test_table1_comparison_aligns_paper_numbers():
 
 def test_table1_comparison_missing_rows_are_dashes():
     rows = [row(method="lookup", target=0.55)]
-    t = R.table1_comparison(rows, "data-i", extra_columns=True)
+    t = table1.table1_comparison(rows, "data-i", extra_columns=True)
     h = t.flat_headers
-    assert len(h) == 14 and len(R.table1_comparison(rows, "data-i").headers) == 11
+    assert len(h) == 14 and len(table1.table1_comparison(rows, "data-i").headers) == 11
     # the paper has no look-up null: its columns are dashes
-    lk = next(r for r in t.rows if r[0] == R.method_label("lookup", short=True))
+    lk = next(r for r in t.rows if r[0] == tables.method_label("lookup", short=True))
     assert all(lk[h.index(c)] == "-" for c in h if c.endswith("paper"))
     # the paper's rows we have not produced: our columns are dashes
     pca = next(r for r in t.rows if r[0] == "PCA-MDN" and r[1] == "0.75")
@@ -130,7 +134,7 @@ def test_table1_comparison_missing_rows_are_dashes():
     assert pca[h.index("mean REP %: paper")] == "18.34"
     # the paper's non-converged BO runs are marked as such
     bo = next(r for r in t.rows if r[0] == "BO" and r[1] == "0.55")
-    assert bo[h.index("min REP %: paper")] == R.NO_CONVERGENCE
+    assert bo[h.index("min REP %: paper")] == tables.NO_CONVERGENCE
     assert bo[h.index("min REP %: ours")] == "-"
     # every paper entry of data-i shows up once: 4 methods x 5 targets, plus our look-up row
     assert len(t.rows) == 4 * 5 + 1
@@ -138,7 +142,7 @@ def test_table1_comparison_missing_rows_are_dashes():
 
 def test_table1_records_ignore_other_dataset_and_order_methods():
     rows = [row(method="lookup"), row(dataset="data-ii", mean_rep_pct=99.0), row()]
-    recs = R.table1_records(rows, "data-i")
+    recs = table1.table1_records(rows, "data-i")
     methods = [r["method"] for r in recs]
     assert methods.index("gan-mdn") < methods.index("bo") < methods.index("lookup")
     gan = next(r for r in recs if r["method"] == "gan-mdn" and r["target"] == 0.55)
@@ -147,11 +151,11 @@ def test_table1_records_ignore_other_dataset_and_order_methods():
 
 
 def test_table1_roundtrip_through_csv(tmp_path):
-    from invdes.evaluate import read_table1_csv
+    from invdes.study.evaluate import read_table1_csv
 
     path = write_table1_csv([row(), row(method="bo", mean_rep_pct=None, std_rep_pct=None)],
                             tmp_path / "t.csv")
-    t = R.table1_comparison(read_table1_csv(path), "data-i", methods=["gan-mdn", "bo"])
+    t = table1.table1_comparison(read_table1_csv(path), "data-i", methods=["gan-mdn", "bo"])
     assert {r[0] for r in t.rows} == {"GAN-MDN", "BO"}
     assert len(t.rows) == 10
 
@@ -159,9 +163,9 @@ def test_table1_roundtrip_through_csv(tmp_path):
 def test_results_and_diversity_tables():
     rows = [row(method="gan-mdn", target=0.55, diversity=0.2), row(target=0.6, diversity=0.4),
             row(method="bo", diversity=None, novelty=None)]
-    t = R.results_table(rows, methods=["gan-mdn"])
+    t = table1.results_table(rows, methods=["gan-mdn"])
     assert len(t.rows) == 2 and t.rows[0][2] == "0.55"
-    d = R.diversity_novelty_table({"data-i": rows})
+    d = ch7.diversity_novelty_table({"data-i": rows})
     assert [r[0] for r in d.rows] == ["GAN-MDN (proposed)"]  # BO has no diversity: left out
     assert d.rows[0][1] == "0.300"
 
@@ -171,7 +175,7 @@ def test_results_and_diversity_tables():
 
 def test_null_baselines_known_values():
     y = np.array([0.5, 0.6, 0.7])
-    (r,) = R.null_baselines(y, [0.6], n=2)
+    (r,) = ch4.null_baselines(y, [0.6], n=2)
     assert r["median_rep_pct"] == pytest.approx(0.0)
     assert r["random_mean_rep_pct"] == pytest.approx(100 * (0.1 + 0 + 0.1) / 3 / 0.6)
     # best of 2 of 3 draws: the exact sample (REP 0) is among them with probability 2/3
@@ -182,24 +186,24 @@ def test_null_baselines_known_values():
 
 def test_null_baselines_cap_n_and_validate():
     y = np.linspace(0.5, 0.8, 10)
-    (r,) = R.null_baselines(y, [0.65], n=30)
+    (r,) = ch4.null_baselines(y, [0.65], n=30)
     assert r["n_used"] == 10
     assert r["random_best_of_n_pct"] == pytest.approx(best_of_n_curve(
         100 * np.abs(y - 0.65) / 0.65)[-1])
     with pytest.raises(ValueError, match="> 0"):
-        R.null_baselines(y, [0.0])
+        ch4.null_baselines(y, [0.0])
     with pytest.raises(ValueError, match="finite"):
-        R.null_baselines([np.nan], [0.6])
+        ch4.null_baselines([np.nan], [0.6])
 
 
 def test_null_forward_known_values():
     y = np.array([1.0, 2.0])
-    f = R.null_forward(y)
+    f = ch4.null_forward(y)
     # median 1.5: |1.5-1|/1 = 0.5, |1.5-2|/2 = 0.25
     assert f["median_predictor_rep_pct"] == pytest.approx(100 * 0.375)
     # pairs: |2-1|/1 = 1, |1-2|/2 = 0.5
     assert f["random_pair_rep_pct"] == pytest.approx(100 * 0.75)
-    table = R.null_baseline_table({"d": R.null_baselines(y, [1.5])})
+    table = ch4.null_baseline_table({"d": ch4.null_baselines(y, [1.5])})
     assert table.rows[0][:3] == ["d", "1.50", "0.00"]
 
 
@@ -216,7 +220,7 @@ def bo_result(target, n, n_initial=2, best=0.02):
 
 def test_bo_rows_flag_partial_and_missing_runs():
     cfg = BOConfig(n_initial=2, n_iterations=3)
-    rows = R.bo_rows({0.55: bo_result(0.55, 5), 0.60: bo_result(0.60, 3)}, cfg, "data-i",
+    rows = ch6.bo_rows({0.55: bo_result(0.55, 5), 0.60: bo_result(0.60, 3)}, cfg, "data-i",
                      [0.55, 0.60, 0.65])
     full, part, absent = rows
     assert full["budget"] == 5 and not full["partial"] and full["best_at"] == 5
@@ -225,28 +229,28 @@ def test_bo_rows_flag_partial_and_missing_runs():
     assert full["paper_min_rep_pct"] is None  # "no convergence" in the paper
     assert part["paper_min_rep_pct"] == 1.08
     assert full["paper_time_s"] == pytest.approx(4.4 * 3600)
-    t = R.bo_table({"data-i": rows})
+    t = ch6.bo_table({"data-i": rows})
     assert t.column("ours: status") == ["finished", "partial", "not run"]
     assert t.column("ours: evaluations") == ["5 / 5", "3 / 5", "0 / 5"]
-    assert t.column("paper: min REP %")[0] == R.NO_CONVERGENCE
+    assert t.column("paper: min REP %")[0] == tables.NO_CONVERGENCE
     assert t.column("ours: best REP %")[2] == "-"
 
 
 def test_clip_stats():
     z = np.array([[0.5, 1.5], [0.1, 0.2], [-2.0, -3.0], [1.0, 0.0]])
-    s = R.clip_stats(z)
+    s = ch5.clip_stats(z)
     assert s["vectors"] == pytest.approx(0.5) and s["coordinates"] == pytest.approx(3 / 8)
-    s = R.clip_stats(np.clip(z, -1, 1), already_clipped=True)
+    s = ch5.clip_stats(np.clip(z, -1, 1), already_clipped=True)
     assert s["vectors"] == pytest.approx(0.75)  # the row sitting exactly on 1.0 counts too
     with pytest.raises(ValueError, match="shape"):
-        R.clip_stats(np.zeros(3))
+        ch5.clip_stats(np.zeros(3))
 
 
 def test_keras_layer_table_counts_parameters():
-    from invdes.mdn import build_network, n_outputs
+    from invdes.inverse.mdn import build_network, n_outputs
 
     model = build_network(4, n_components=5, hidden_units=3, n_blocks=2)
-    t = R.keras_layer_table(model)
+    t = ch5.keras_layer_table(model)
     assert t.rows[-1][0] == "total"
     assert int(t.rows[-1][3].replace(",", "")) == model.count_params()
     head = next(r for r in t.rows if r[0] == "mixture_head")
@@ -264,24 +268,24 @@ def test_compare_with_paper_and_discussion_follow_the_numbers():
             + [row(method="lookup", target=t, mean_rep_pct=4.0) for t in ts]
             + [row(method="random-latent", target=t, mean_rep_pct=9.5 if t < 0.6 else 5.0)
                for t in ts])
-    f = R.compare_with_paper(good, datasets=("data-i",))["data-i"]
+    f = ch7.compare_with_paper(good, datasets=("data-i",))["data-i"]
     assert f["gan_wins_ours"] == 5 and f["gan_wins_paper"] == 4  # the paper: direct at 0.55
     assert f["same_winner"] == [0.60, 0.65, 0.70, 0.75]
     assert f["beats_null"] == list(ts) and f["null_mean"] == pytest.approx(4.0)
     assert f["direct_worse_ours"] == list(ts) and len(f["direct_worse_paper"]) == 4
-    text = R.discussion_markdown({"data-i": f})
+    text = ch7.discussion_markdown({"data-i": f})
     assert "5 of 5 targets, more often than in the paper (4 of 5)" in text
     assert "beats the look-up null baseline" in text and "at every target" in text
     assert f["beats_random"] == list(ts) and "than random latents" in text
 
     bad = [dict(r, mean_rep_pct=9.0) if r["method"] == "gan-mdn" else r for r in good]
-    f = R.compare_with_paper(bad, datasets=("data-i",))["data-i"]
+    f = ch7.compare_with_paper(bad, datasets=("data-i",))["data-i"]
     assert f["gan_wins_ours"] == 0 and f["beats_null"] == []
-    text = R.discussion_markdown({"data-i": f})
+    text = ch7.discussion_markdown({"data-i": f})
     assert "for only 0 of 5 targets" in text and "does not beat" in text
     assert f["beats_random"] == [0.55] and "at 1 of 5 targets (0.55)" in text
-    assert "no results yet" in R.discussion_markdown(
-        R.compare_with_paper([], datasets=("data-ii",)))
+    assert "no results yet" in ch7.discussion_markdown(
+        ch7.compare_with_paper([], datasets=("data-ii",)))
 
 
 def test_glue_values_casts_numpy(monkeypatch):
@@ -289,28 +293,29 @@ def test_glue_values_casts_numpy(monkeypatch):
 
     seen = {}
     monkeypatch.setattr(myst_nb, "glue", lambda name, v, display=True: seen.update({name: v}))
-    assert R.glue_values({"a": np.float64(1.5), "b": None}, prefix="p_") is None
+    assert tables.glue_values({"a": np.float64(1.5), "b": None}, prefix="p_") is None
     assert seen["p_a"] == 1.5 and type(seen["p_a"]) is float and math.isnan(seen["p_b"])
 
 
 def test_method_means_and_paper_means():
     rows = [row(target=0.55, mean_rep_pct=2.0), row(target=0.6, mean_rep_pct=4.0),
             row(method="bo", mean_rep_pct=None)]
-    assert R.method_mean(rows, "gan-mdn", "mean_rep_pct") == pytest.approx(3.0)
-    assert R.method_mean(rows, "bo", "mean_rep_pct") is None
-    assert R.paper_method_mean("data-i", "gan-mdn", "mean_rep_pct") == pytest.approx(
+    assert table1.method_mean(rows, "gan-mdn", "mean_rep_pct") == pytest.approx(3.0)
+    assert table1.method_mean(rows, "bo", "mean_rep_pct") is None
+    assert table1.paper_method_mean("data-i", "gan-mdn", "mean_rep_pct") == pytest.approx(
         (15.68 + 9.15 + 5.80 + 5.29 + 7.83) / 5)
     # BO: "no convergence" entries are skipped, hours become seconds
-    assert R.paper_method_mean("data-i", "bo", "min_rep_pct") == pytest.approx((1.08 + 3.38) / 2)
-    assert R.paper_method_mean("data-ii", "bo", "time_s") == pytest.approx(
+    assert table1.paper_method_mean("data-i", "bo", "min_rep_pct") == pytest.approx(
+        (1.08 + 3.38) / 2)
+    assert table1.paper_method_mean("data-ii", "bo", "time_s") == pytest.approx(
         3600 * (5.8 + 12.1 + 4.2 + 18.8 + 3.2) / 5)
-    assert R.paper_method_mean("data-i", "lookup", "mean_rep_pct") is None
+    assert table1.paper_method_mean("data-i", "lookup", "mean_rep_pct") is None
 
 
 def test_best_of_n_table_marks_n_beyond_pool():
     curves = {("data-i", "pca-mdn", 0.55): np.array([0.1, 0.05]),
               ("data-i", "gan-mdn", 0.55): np.array([0.2, 0.1, 0.01])}
-    t = R.best_of_n_table(curves, [1, 3])
+    t = ch7.best_of_n_table(curves, [1, 3])
     assert [r[1] for r in t.rows] == ["GAN-MDN (proposed)", "PCA-MDN"]
     assert t.rows[0][3:] == ["20.00", "1.00"]
     assert t.rows[1][3:] == ["10.00", "-"]
@@ -334,21 +339,21 @@ class _FakeMDN:
 
 
 def test_mixture_summaries_and_plots():
-    s = R.mixture_summaries({"a": _FakeMDN(), "b": _FakeMDN()}, [0.55, 0.6])
+    s = ch5.mixture_summaries({"a": _FakeMDN(), "b": _FakeMDN()}, [0.55, 0.6])
     assert len(s) == 4 and s[0]["top3"] == [0, 1, 2]
     assert s[0]["effective"] == pytest.approx(1 / (0.49 + 0.04 + 0.01))
     assert s[0]["mean_sigma"] == pytest.approx(0.5)
-    assert R.mixture_table(s).rows[0][4] == "1, 2, 3"
-    assert len(R.plot_mixture_weights(s).axes) == 4
-    assert len(R.plot_training_history({"a": _FakeMDN()}).axes) == 1
+    assert ch5.mixture_table(s).rows[0][4] == "1, 2, 3"
+    assert len(ch5.plot_mixture_weights(s).axes) == 4
+    assert len(ch5.plot_training_history({"a": _FakeMDN()}).axes) == 1
     z = np.random.default_rng(0).normal(size=(2, 50, 3))
-    assert len(R.plot_latent_marginals(z, [0.55, 0.6]).axes) == 3
+    assert len(ch5.plot_latent_marginals(z, [0.55, 0.6]).axes) == 3
     with pytest.raises(ValueError, match="shape"):
-        R.plot_latent_marginals(z, [0.55])
-    fig = R.plot_candidate_absorption({("a", 0.55): [0.5, 0.56], ("a", 0.6): [0.61]},
+        ch5.plot_latent_marginals(z, [0.55])
+    fig = ch5.plot_candidate_absorption({("a", 0.55): [0.5, 0.56], ("a", 0.6): [0.61]},
                                       {"a": (0.4, 0.7)})
     assert len(fig.axes) == 1
-    assert len(R.plot_explained_variance({"a": [0.5, 0.2]}).axes) == 1
+    assert len(ch6.plot_explained_variance({"a": [0.5, 0.2]}).axes) == 1
 
 
 def test_plot_generation_steps_uses_the_generator():
@@ -359,11 +364,11 @@ def test_plot_generation_steps_uses_the_generator():
         def generate(self, z):
             return (self.generate_continuous(z) > 0).astype(np.uint8)
 
-    fig = R.plot_generation_steps(Gen(), np.zeros(4), y=0.6)
+    fig = ch4.plot_generation_steps(Gen(), np.zeros(4), y=0.6)
     titles = [ax.get_title() for ax in fig.axes]
     assert "binary image, y = 0.6000" in titles and "latent z (2 x 2)" in titles
     with pytest.raises(ValueError, match="s\\*s"):
-        R.plot_generation_steps(Gen(), np.zeros(3))
+        ch4.plot_generation_steps(Gen(), np.zeros(3))
 
 
 def test_pca_reconstruction_of_a_fitted_pca():
@@ -374,7 +379,7 @@ def test_pca_reconstruction_of_a_fitted_pca():
     pca = PCA(n_components=19).fit(x.reshape(20, -1).astype(float))
     model = SimpleNamespace(pca_=pca, reconstruct=lambda s: pca.inverse_transform(s).reshape(
         len(s), 8, 8))
-    r = R.pca_reconstruction(model, x)
+    r = ch6.pca_reconstruction(model, x)
     assert r["grey"].shape == x.shape and set(np.unique(r["binary"])) <= {0, 1}
     assert r["pixel_agreement"] > 0.95  # 19 components of 20 images: nearly exact
     assert r["all_zero_agreement"] == pytest.approx(1 - x.mean())
@@ -382,21 +387,21 @@ def test_pca_reconstruction_of_a_fitted_pca():
 
 def test_bo_status_markdown_names_partial_and_missing():
     cfg = BOConfig(n_initial=2, n_iterations=3)
-    rows = {"data-i": R.bo_rows({0.55: bo_result(0.55, 5), 0.60: bo_result(0.60, 3)}, cfg,
+    rows = {"data-i": ch6.bo_rows({0.55: bo_result(0.55, 5), 0.60: bo_result(0.60, 3)}, cfg,
                                 "data-i", [0.55, 0.60, 0.65])}
-    text = R.bo_status_markdown(rows, cfg)
+    text = ch6.bo_status_markdown(rows, cfg)
     assert "data-i at target 0.60 (3 of 5 evaluations)" in text
     assert "**Not run:** data-i at target 0.65" in text
     assert "3.6 to 10.6 h per target in the paper" in text
-    full = {"data-i": R.bo_rows({0.55: bo_result(0.55, 5)}, cfg, "data-i", [0.55])}
-    assert "Every run used its full budget." in R.bo_status_markdown(full, cfg)
+    full = {"data-i": ch6.bo_rows({0.55: bo_result(0.55, 5)}, cfg, "data-i", [0.55])}
+    assert "Every run used its full budget." in ch6.bo_status_markdown(full, cfg)
 
 
 def test_table1_averages_keys_and_values():
     rows = {"data-i": [row(target=0.55, mean_rep_pct=2.0), row(target=0.6, mean_rep_pct=4.0),
                        row(method="bo", generation_s=7200.0)],
             "data-ii": []}
-    v = R.table1_averages(rows)
+    v = ch7.table1_averages(rows)
     assert v["gan_mdn_mean_i"] == pytest.approx(3.0)
     assert v["paper_gan_mdn_mean_i"] == pytest.approx((15.68 + 9.15 + 5.80 + 5.29 + 7.83) / 5)
     assert v["bo_time_i"] == "2.0 h" and v["bo_time_ii"] == "-"
@@ -406,11 +411,11 @@ def test_table1_averages_keys_and_values():
 
 def test_target_coverage_markdown():
     info = {"name": "d", "y_p5": 0.58, "y_p95": 0.72, "y_min": 0.56, "y_max": 0.74}
-    text = R.target_coverage_markdown([info], [0.55, 0.60, 0.75])
+    text = ch4.target_coverage_markdown([info], [0.55, 0.60, 0.75])
     assert "targets outside it: 0.55, 0.75;" in text
     assert "of the set: 0.55, 0.75." in text and text.startswith("- **d**")
     info.update(y_p5=0.5, y_p95=0.8, y_min=0.4, y_max=0.9)
-    assert "outside it: none; " in R.target_coverage_markdown([info], [0.6])
+    assert "outside it: none; " in ch4.target_coverage_markdown([info], [0.6])
 
 
 def test_goal_checks_flag_each_miss_and_name_the_out_of_range_target():
@@ -420,7 +425,7 @@ def test_goal_checks_flag_each_miss_and_name_the_out_of_range_target():
 
     rows = [row("gan-mdn", 0.65, 2.7, 0.07), row("random-latent", 0.65, 2.3, 0.06),
             row("gan-mdn", 0.75, 5.4, 3.6, gen=1.5), row("random-latent", 0.75, 14.7, 7.1)]
-    checks = R.goal_checks({"data-ii": rows}, {"data-ii": (0.49, 0.72)})
+    checks = ch7.goal_checks({"data-ii": rows}, {"data-ii": (0.49, 0.72)})
     by = {(c["goal"], c["target"]): c for c in checks}
     assert not by[("mean REP below random latents", 0.65)]["met"]
     assert by[("mean REP below random latents", 0.75)]["met"]
@@ -432,5 +437,5 @@ def test_goal_checks_flag_each_miss_and_name_the_out_of_range_target():
     assert by[("min REP below 0.5 %", 0.65)]["met"] and by[("min REP below 0.5 %", 0.65)][
         "note"] == ""
     assert not by[("generation under 1 s", 0.75)]["met"]
-    text = R.goal_table(checks).to_markdown()
+    text = ch7.goal_table(checks).to_markdown()
     assert "1 of 2" in text and "0.65: 2.7 vs 2.3" in text

@@ -72,8 +72,9 @@ def _check_y(y, n: int) -> np.ndarray:
 
 
 def _make_mdn(mdn: MDNConfig | Mapping[str, Any] | None, **overrides):
-    """An :class:`invdes.mdn.MDN` from a config, a dict of parameters, or the paper defaults."""
-    from invdes.mdn import MDN  # lazy: TensorFlow
+    """An :class:`invdes.inverse.mdn.MDN` from a config, a dict of parameters, or the paper
+    defaults."""
+    from invdes.inverse.mdn import MDN  # lazy: TensorFlow
 
     if mdn is None:
         params: dict[str, Any] = {}
@@ -141,9 +142,9 @@ class GANMDN:
 
     Args:
         generator: an object with ``generate(z) -> (n, h, w)`` binary images for z of shape
-            (n, d) in [-1, 1] (see ``invdes.gan.Generator``).
-        mdn: an :class:`~invdes.config.MDNConfig`, a dict of :class:`~invdes.mdn.MDN` parameters,
-            or None (the paper's MDN).
+            (n, d) in [-1, 1] (see ``invdes.gan.generator.Generator``).
+        mdn: an :class:`~invdes.config.MDNConfig`, a dict of
+            :class:`~invdes.inverse.mdn.MDN` parameters, or None (the paper's MDN).
         clip: clip sampled latents to [-1, 1] before generating. The data-set latents are
             uniform on [-1, 1], so the generator never saw latents outside that box; a Gaussian
             component near the edge puts some of its draws outside, where the generator
@@ -174,7 +175,7 @@ class GANMDN:
 
     @classmethod
     def from_mdn(cls, generator, mdn, *, clip: bool = True) -> GANMDN:
-        """Wrap an already fitted (or loaded) :class:`~invdes.mdn.MDN`."""
+        """Wrap an already fitted (or loaded) :class:`~invdes.inverse.mdn.MDN`."""
         _check_fitted(mdn, "model_")
         obj = cls(generator, mdn.get_params(), clip=clip)
         obj.mdn_ = mdn
@@ -215,7 +216,7 @@ class GANMDN:
 
     @classmethod
     def load(cls, path, generator, *, clip: bool = True) -> GANMDN:
-        from invdes.mdn import MDN
+        from invdes.inverse.mdn import MDN
 
         return cls.from_mdn(generator, MDN.load(path), clip=clip)
 
@@ -335,7 +336,7 @@ class PCAMDN:
     def load(cls, path) -> PCAMDN:
         from sklearn.decomposition import PCA
 
-        from invdes.mdn import MDN
+        from invdes.inverse.mdn import MDN
 
         folder = Path(path)
         def read(path):
@@ -413,7 +414,7 @@ class DirectMDN:
 
     @classmethod
     def load(cls, path) -> DirectMDN:
-        from invdes.mdn import MDN
+        from invdes.inverse.mdn import MDN
 
         folder = Path(path)
         def read(path):
@@ -561,7 +562,7 @@ def _load_bo_state(path: Path, meta: dict) -> dict:
 
 
 def _snapshot(opt) -> dict:
-    from invdes import bo_gp
+    from invdes.inverse import bo_gp
 
     return {
         "gp_theta": bo_gp.start_theta(opt),
@@ -580,7 +581,7 @@ def _restore(opt, state: dict) -> None:
         opt.next_xs_ = [np.array(x) for x in state["next_xs"]]
     elif hasattr(opt, "next_xs_"):
         del opt.next_xs_
-    from invdes import bo_gp
+    from invdes.inverse import bo_gp
 
     bo_gp.set_start_theta(opt, state["gp_theta"])
 
@@ -592,7 +593,7 @@ def _tell(opt, x, r, *, fit: bool, warm: bool) -> None:
         warnings.simplefilter("ignore")
         opt.tell(x, r, fit=fit)
     if fit and warm:
-        from invdes import bo_gp
+        from invdes.inverse import bo_gp
 
         bo_gp.warm_start(opt)
 
@@ -643,7 +644,7 @@ def run_bo(
     """
     from skopt import Optimizer
 
-    from invdes import bo_gp
+    from invdes.inverse import bo_gp
 
     config = config or BOConfig()
     dim = _check_count(dim, "dim")

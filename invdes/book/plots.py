@@ -142,3 +142,9 @@ def plot_chords(
     ax.set_ylabel("probability" if density else "count")
     ax.legend(fontsize=8)
     return ax
+
+
+def figure_grid(nrows: int, ncols: int, size: tuple[float, float], **kw):
+    """A constrained-layout Figure of ``size`` inches with an (nrows, ncols) array of axes."""
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.subplots(nrows, ncols, squeeze=False, **kw)

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from invdes import rcwa
 from invdes.config import OpticsConfig
-from invdes.materials import permittivity
+from invdes.physics import rcwa
+from invdes.physics.materials import permittivity
 
 
 def wavelengths_nm(config: OpticsConfig) -> np.ndarray:

@@ -1,10 +1,10 @@
 """The trained GAN generator in pure numpy: design-time inference without TensorFlow.
 
-:mod:`invdes.gan` trains the generator in Keras and saves its weights as a plain ``.npz`` of
-named arrays (format :data:`WEIGHTS_FORMAT`). This module reads that file (or the BN-folded file
-of :meth:`invdes.gan.Generator.export_numpy`) and evaluates the same network with numpy, so
-simulator-heavy jobs can run where TensorFlow is not installed. It must never import TensorFlow
-or Keras.
+:mod:`invdes.gan.train` trains the generator in Keras and saves its weights as a plain ``.npz``
+of named arrays (format :data:`WEIGHTS_FORMAT`). This module reads that file (or the BN-folded
+file of :meth:`invdes.gan.generator.Generator.export_numpy`) and evaluates the same network with
+numpy, so simulator-heavy jobs can run where TensorFlow is not installed. It must never import
+TensorFlow or Keras.
 
 The network (batch norm in inference mode, folded into a per-channel scale and shift)::
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: ``meta/format`` of the raw weights file written by :mod:`invdes.gan`.
+#: ``meta/format`` of the raw weights file written by :mod:`invdes.gan.generator`.
 WEIGHTS_FORMAT = "invdes-gan-generator-v1"
 #: ``meta/format`` of the BN-folded file written by ``Generator.export_numpy``.
 FOLDED_FORMAT = "invdes-gan-generator-folded-v1"
@@ -39,7 +39,7 @@ class WeightsFormatError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------
-# Latents and binarization (shared with invdes.gan)
+# Latents and binarization (shared with invdes.gan.generator)
 # --------------------------------------------------------------------------------------------
 
 
@@ -237,7 +237,7 @@ def numpy_generate(weights, z, *, batch_size: int = 64) -> np.ndarray:
 
 
 class NumpyGenerator:
-    """The generator interface of :class:`invdes.gan.Generator` without TensorFlow.
+    """The generator interface of :class:`invdes.gan.generator.Generator` without TensorFlow.
 
     ``NumpyGenerator(weights)`` with a path to a raw or folded ``.npz`` or a weights dict;
     ``.generate(z)`` gives binary images, ``.generate_continuous(z)`` the tanh output.
@@ -261,7 +261,8 @@ class NumpyGenerator:
     @classmethod
     def from_profile(cls, profile_name: str) -> NumpyGenerator:
         """The trained generator of profile ``profile_name`` (checked like
-        ``invdes.gan.load_generator``: ArtifactError when missing, corrupt or mismatched)."""
+        ``invdes.gan.generator.load_generator``: ArtifactError when missing, corrupt or
+        mismatched)."""
         path, arrays = load_checked_weights(profile_name)
         gen = cls(arrays)
         gen.path = path

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from invdes.config import OpticsConfig
-from invdes.materials import refractive_index
+from invdes.physics.materials import refractive_index
 
 #: Colours of the materials in the schematic.
 MATERIAL_COLORS = {"air": "#e8f4fb", "a-Si": "#5a4636", "glass": "#a9cde6"}
@@ -110,7 +110,7 @@ def plot_convergence(study: Mapping[str, np.ndarray], ax: Sequence[Axes] | None 
                      title: str = "", reference_m: int | None = None) -> Figure:
     """Band-averaged absorption against m (left) and against solve time per wavelength (right).
 
-    ``study``: the dict of :func:`invdes.optics.convergence_study` (``harmonics``,
+    ``study``: the dict of :func:`invdes.physics.optics.convergence_study` (``harmonics``,
     ``absorption_<f>`` (k, w), ``seconds_<f>`` (k,) for each formulation f). The top axis of the
     left panel gives the number of orders N = (2m + 1)^2. ``reference_m`` marks a truncation.
     """
@@ -142,8 +142,8 @@ def plot_convergence(study: Mapping[str, np.ndarray], ax: Sequence[Axes] | None 
 
 
 def plot_spectra(fine, samples=None, ax: Axes | None = None, title: str = "") -> Figure:
-    """A, R, T of one image: curves from ``fine`` (an :class:`invdes.optics.Spectrum` on a dense
-    grid), markers and a horizontal line from ``samples`` (the profile's band samples)."""
+    """A, R, T of one image: curves from ``fine`` (an :class:`invdes.physics.optics.Spectrum` on a
+    dense grid), markers and a horizontal line from ``samples`` (the profile's band samples)."""
     fig, ax = _axes(ax, figsize=(5, 3.2))
     wl = fine.wavelengths_nm
     for label, values, c in (("A", fine.absorption, "k"), ("R", fine.reflectance, "C0"),

@@ -1,0 +1,146 @@
+"""Tables and figures of chapter 6 (the baselines): Bayesian optimization runs and PCA-MDN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from invdes.book.plots import figure_grid
+from invdes.book.tables import MISSING, NO_CONVERGENCE, Table, fmt, format_seconds, target_key
+from invdes.study.evaluate import PAPER_TABLE1
+
+
+def bo_rows(results: Mapping[float, Any], config, dataset: str, targets: Iterable[float], *,
+            paper: Mapping = PAPER_TABLE1, threshold_pct: float = 1.0) -> list[dict]:
+    """One dict per target: our BO run (``results``: {target: BOResult}, absent = not run)
+    against the budget ``config.n_initial + config.n_iterations`` and the paper's entry.
+
+    Keys: ``target``, ``run`` (bool), ``n_evaluations``, ``budget``, ``partial`` (fewer
+    evaluations than the budget), ``best_rep_pct``, ``best_at`` (1-based evaluation of the best
+    point), ``first_below`` (evaluations until the best REP first fell to ``threshold_pct``,
+    None if never), ``wall_time_s``, ``simulation_s``, ``paper_min_rep_pct`` (None: no
+    convergence or not reported), ``paper_time_s``.
+    """
+    budget = int(config.n_initial) + int(config.n_iterations)
+    lookup = {target_key(t): r for t, r in results.items()}
+    p = paper.get(dataset, {}).get("bo", {})
+    p = {target_key(t): v for t, v in p.items()}
+    out = []
+    for t in targets:
+        r = lookup.get(target_key(t))
+        pe = p.get(target_key(t))
+        row = {"target": float(t), "run": r is not None, "budget": budget,
+               "paper_min_rep_pct": None if pe is None else pe.get("min_rep_pct"),
+               "paper_time_s": None if pe is None else 3600.0 * pe["time_h"],
+               "paper_reported": pe is not None}
+        if r is None:
+            row.update(n_evaluations=0, partial=True, best_rep_pct=None, best_at=None,
+                       first_below=None, wall_time_s=None, simulation_s=None)
+        else:
+            reps = np.asarray(r.rep_history, dtype=np.float64)
+            row.update(n_evaluations=int(r.n_evaluations), partial=int(r.n_evaluations) < budget,
+                       best_rep_pct=100.0 * float(r.rep_best), best_at=int(np.argmin(reps)) + 1,
+                       first_below=r.first_below(threshold_pct / 100.0),
+                       wall_time_s=float(r.wall_time_s), simulation_s=float(r.simulation_s))
+        out.append(row)
+    return out
+
+
+def bo_table(by_dataset: Mapping[str, list[dict]], caption: str = "") -> Table:
+    """A table of :func:`bo_rows`, ``{dataset: rows}``."""
+    headers = ["data set", "target", "evaluations", "status", "best REP %", "best at",
+               "REP <= 1 % at", "wall time", "simulation", "min REP %", "time"]
+    groups = [("", 2), ("ours", 7), ("paper", 2)]
+    rows = []
+    for d, rs in by_dataset.items():
+        for r in rs:
+            status = ("not run" if not r["run"] else
+                      "partial" if r["partial"] else "finished")
+            if r["paper_reported"]:
+                pmin = (NO_CONVERGENCE if r["paper_min_rep_pct"] is None
+                        else fmt(r["paper_min_rep_pct"]))
+            else:
+                pmin = MISSING
+            rows.append([d, f"{r['target']:.2f}", f"{r['n_evaluations']} / {r['budget']}", status,
+                         fmt(r["best_rep_pct"], ".2g"), fmt(r["best_at"], "d"),
+                         fmt(r["first_below"], "d") if r["run"] else MISSING,
+                         format_seconds(r["wall_time_s"]), format_seconds(r["simulation_s"]),
+                         pmin, format_seconds(r["paper_time_s"])])
+    return Table(headers, rows, caption=caption, groups=groups)
+
+
+def bo_status_markdown(by_dataset: Mapping[str, list[dict]], config,
+                       paper: Mapping = PAPER_TABLE1) -> str:
+    """Markdown on the state of the BO runs of :func:`bo_rows`: partial and missing runs named,
+    our wall times next to the range of the paper's."""
+    partial = [f"{d} at target {r['target']:.2f} ({r['n_evaluations']} of {r['budget']} "
+               "evaluations)" for d, rs in by_dataset.items() for r in rs
+               if r["run"] and r["partial"]]
+    missing = [f"{d} at target {r['target']:.2f}" for d, rs in by_dataset.items() for r in rs
+               if not r["run"]]
+    runs = [r for rs in by_dataset.values() for r in rs if r["run"]]
+    paper_h = [v["time_h"] for d in by_dataset for v in paper.get(d, {}).get("bo", {}).values()]
+    text = []
+    if partial:
+        text.append(f"**Partial runs.** These runs stopped before their budget of "
+                    f"{config.n_initial} initial points plus {config.n_iterations} iterations "
+                    "and are shown as they are: " + "; ".join(partial) + ". Their best REP is "
+                    "an upper bound on what the full run would reach.")
+    if missing:
+        text.append("**Not run:** " + "; ".join(missing) + ".")
+    if runs:
+        secs = [r["wall_time_s"] for r in runs]
+        per_eval = float(np.mean([r["wall_time_s"] / r["n_evaluations"] for r in runs]))
+        sentence = (f"Our runs took {format_seconds(min(secs))} to "
+                    f"{format_seconds(max(secs))} of wall time per target "
+                    f"({format_seconds(sum(secs))} in all, {format_seconds(per_eval)} per "
+                    "evaluation on average)")
+        if paper_h:
+            sentence += (f", against {min(paper_h):.1f} to {max(paper_h):.1f} h per target in "
+                         "the paper")
+        text.append(sentence + ".")
+    if not partial and not missing:
+        text.append("Every run used its full budget.")
+    return "\n\n".join(text)
+
+
+def plot_explained_variance(ratios: Mapping[str, Any]):
+    """Explained-variance ratio per principal component and cumulatively (percent), one panel
+    per ``{name: ratios (d,)}``. Returns a Figure."""
+    fig, axes = figure_grid(1, len(ratios), (5.5 * len(ratios), 3.3))
+    for ax, (name, r) in zip(axes[0], ratios.items(), strict=True):
+        r = np.asarray(r, dtype=np.float64)
+        idx = np.arange(1, r.size + 1)
+        ax.bar(idx, 100 * r, label="per component")
+        ax.plot(idx, 100 * np.cumsum(r), "o-", color="C1", label="cumulative")
+        ax.set(title=f"{name}: {r.size} components", xlabel="principal component",
+               ylabel="explained variance (%)", xticks=idx)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def pca_reconstruction(pca_mdn, images) -> dict:
+    """Project binary ``images`` (n, h, w) onto a fitted PCA-MDN's components and back:
+    ``grey`` (n, h, w) reconstructions, ``binary`` (Otsu), ``pixel_agreement`` (mean share of
+    pixels equal to the original), ``all_zero_agreement`` (the same for an all-phase-0 image)
+    and ``vf_error`` (mean absolute volume-fraction error)."""
+    from invdes.inverse.baselines import binarize_otsu, check_binary_images
+
+    x = check_binary_images(images)
+    flat = x.reshape(len(x), -1)
+    grey = pca_mdn.reconstruct(pca_mdn.pca_.transform(flat.astype(np.float64)))
+    binary = binarize_otsu(grey)
+    bflat = binary.reshape(len(x), -1)
+    return {"grey": grey, "binary": binary,
+            "pixel_agreement": float((bflat == flat).mean()),
+            "all_zero_agreement": float(1.0 - flat.mean()),
+            "vf_error": float(np.abs(bflat.mean(axis=1) - flat.mean(axis=1)).mean())}
+
+
+__all__ = [
+    "bo_rows", "bo_status_markdown", "bo_table", "pca_reconstruction",
+    "plot_explained_variance"
+]

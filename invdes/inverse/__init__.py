@@ -1,0 +1,12 @@
+"""Inverse models: from a target absorption to candidate microstructures.
+
+- :mod:`invdes.inverse.mdn`        the mixture density network (Keras 3 + TensorFlow Probability)
+- :mod:`invdes.inverse.baselines`  GAN-MDN (the proposed method), PCA-MDN, the direct MDN,
+  Bayesian optimization in the latent space and the null designers
+- :mod:`invdes.inverse.bo_gp`      the Gaussian process behind the Bayesian optimization
+
+They may import the foundation, :mod:`invdes.microstructure`, :mod:`invdes.physics`,
+:mod:`invdes.gan` and :mod:`invdes.data`; nothing above (the study, the product, the book).
+A new inverse method is a new module here with a ``fit`` / ``sample(target, n, seed)``
+interface like the baselines'.
+"""
