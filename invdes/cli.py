@@ -14,6 +14,10 @@ import numpy as np
 
 from invdes.config import PROFILES, get_profile
 
+#: Every command's default profile: the paper's judge, the one the committed models were
+#: trained with (``--profile smoke`` picks the fast test settings).
+DEFAULT_PROFILE = "paper"
+
 
 class UsageError(Exception):
     """A problem with the user's input: printed as one line, exit status 2."""
@@ -133,14 +137,16 @@ def cmd_design(args: argparse.Namespace) -> int:
     import warnings
 
     from invdes.artifacts import ArtifactError
-    from invdes.design import TargetRangeWarning, check_target, design, write_design
+    from invdes.design import TargetRangeWarning, check_n, check_target, design, write_design
 
     try:
         target = check_target(args.target)
+        try:
+            check_n(args.n)
+        except ValueError as exc:
+            raise ValueError(f"--n: {exc}") from None
         if args.method != "random-latent":
             import_tensorflow_quietly()
-        if args.n < 1:
-            raise ValueError(f"--n must be >= 1; got {args.n}")
         if args.out is not None:
             out = Path(args.out)
             if out.exists() and not out.is_dir():
@@ -208,31 +214,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="absorption of one binary image (PNG or .npy)")
     p.add_argument("image", help="binary image: PNG (black=absorber, white=inclusion) or .npy")
     p.add_argument("--spectrum", metavar="PLOT.png", help="also write the spectrum plot here")
-    p.add_argument("--profile", choices=PROFILES, default=None,
-                   help="settings profile (default: $INVDES_PROFILE or smoke)")
+    p.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
+                   help="whose optical judge to use (default: paper, the judge the committed "
+                   "models were trained with)")
     p.set_defaults(func=cmd_simulate)
 
     from invdes.config import DATASETS
-    from invdes.design import DESIGN_METHODS
+    from invdes.design import DESIGN_METHODS, MAX_CANDIDATES
 
     p = sub.add_parser("design", help="candidate microstructures for a target absorption")
     p.add_argument("--target", required=True, help="target absorption, strictly in (0, 1)")
     p.add_argument("--dataset", default="data-ii", choices=list(DATASETS),
                    help="Data-I (3x3 latent, 96x96) or Data-II (2x2 latent, 64x64)")
-    p.add_argument("--n", type=_positive_int, default=30, help="number of candidates (>= 1)")
+    p.add_argument("--n", type=_positive_int, default=30,
+                   help=f"number of candidates (1 to {MAX_CANDIDATES:,})")
     p.add_argument("--method", default="gan-mdn", choices=DESIGN_METHODS)
     p.add_argument("--seed", type=_positive_int, default=0)
     p.add_argument("--out", metavar="DIR", help="write candidates and summaries into DIR")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the RCWA re-simulation (candidates are not ranked)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--profile", choices=PROFILES, default="paper",
+    p.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
                    help="whose trained models to use (default: paper, the committed artifacts)")
     p.set_defaults(func=cmd_design)
 
     p = sub.add_parser("reproduce", help="run the pipeline with the artifact cache")
-    p.add_argument("--profile", choices=PROFILES, default=None,
-                   help="settings profile (default: $INVDES_PROFILE or smoke)")
+    p.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
+                   help="settings profile (default: paper, the committed artifacts)")
     p.add_argument("--steps", default=None,
                    help="comma-separated subset of gan,data,mdn,baselines,evaluate (default all)")
     p.add_argument("--force", action="store_true", help="recompute even when artifacts match")

@@ -26,6 +26,10 @@ from invdes import artifacts
 from invdes.config import DATASETS, Profile, get_profile
 
 DESIGN_METHODS = ("gan-mdn", "pca-mdn", "direct-mdn", "random-latent")
+#: The most candidates one design draws (``invdes design --n``): each is generated, simulated
+#: (0.1-0.6 s per image at the paper's judge) and written; larger runs are batch jobs
+#: (:mod:`invdes.study.pipeline`), not design queries.
+MAX_CANDIDATES = 10_000
 
 
 class TargetRangeWarning(UserWarning):
@@ -78,6 +82,14 @@ def check_target(target) -> float:
     return value
 
 
+def check_n(n) -> int:
+    """The number of candidates as an int in [1, :data:`MAX_CANDIDATES`]; ValueError otherwise."""
+    if isinstance(n, bool) or int(n) != n or not 1 <= n <= MAX_CANDIDATES:
+        raise ValueError(f"the number of candidates must be a whole number from 1 to "
+                         f"{MAX_CANDIDATES:,}; got {n}")
+    return int(n)
+
+
 def training_range(profile: Profile, dataset: str) -> tuple[float, float] | None:
     """(min, max) of the absorption in the data set the models were trained on."""
     from invdes.study.pipeline import models_dir
@@ -101,8 +113,7 @@ def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "gan-
         raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
     if method not in DESIGN_METHODS:
         raise ValueError(f"unknown method {method!r}; allowed: {', '.join(DESIGN_METHODS)}")
-    if int(n) != n or n < 1:
-        raise ValueError(f"n must be a whole number >= 1; got {n}")
+    n = check_n(n)
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     from invdes.inverse.baselines import random_latent_candidates
     from invdes.study import pipeline
