@@ -148,14 +148,32 @@ class EvaluationConfig:
 
 @dataclass(frozen=True)
 class Profile:
+    """One profile: every step's settings.
+
+    ``optics`` is the default stack (chapter 2's demonstrations); ``dataset_optics`` gives a data
+    set its own stack, as ``((name, OpticsConfig), ...)`` (the stack search of chapter 2 chose
+    one per data set). Use :meth:`optics_for` wherever a data set is known.
+    """
+
     name: str
     microstructure: MicrostructureConfig = field(default_factory=MicrostructureConfig)
     optics: OpticsConfig = field(default_factory=OpticsConfig)
+    dataset_optics: tuple[tuple[str, OpticsConfig], ...] = ()
     gan: GANConfig = field(default_factory=GANConfig)
     data: DataConfig = field(default_factory=DataConfig)
     mdn: MDNConfig = field(default_factory=MDNConfig)
     bo: BOConfig = field(default_factory=BOConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def optics_for(self, dataset: str) -> OpticsConfig:
+        """The stack that judges images of data set ``dataset`` ("data-i" or "data-ii")."""
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown data set {dataset!r}; allowed: {', '.join(DATASETS)}")
+        return dict(self.dataset_optics).get(dataset, self.optics)
+
+    def optics_by_dataset(self) -> dict[str, OpticsConfig]:
+        """``{data set: stack}`` for every data set."""
+        return {name: self.optics_for(name) for name in DATASETS}
 
 
 def _smoke() -> Profile:

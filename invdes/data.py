@@ -182,10 +182,10 @@ def _default_generator(profile: Profile):
     return load_generator(profile.name)
 
 
-def _default_simulate(profile: Profile) -> Callable[..., np.ndarray]:
+def _default_simulate(profile: Profile, name: str) -> Callable[..., np.ndarray]:
     from invdes.physics.optics import absorption  # lazy
 
-    return functools.partial(absorption, config=profile.optics)
+    return functools.partial(absorption, config=profile.optics_for(name))
 
 
 def generate_images(generator, z: np.ndarray, side: int) -> np.ndarray:
@@ -254,7 +254,7 @@ def fingerprint(name: str, profile: Profile, ghash: str) -> dict:
         "format_version": FORMAT_VERSION,
         "dataset": name,
         "latent_side": DATASETS[name],
-        "optics": to_dict(profile.optics),
+        "optics": to_dict(profile.optics_for(name)),
         "data": to_dict(profile.data),
         "generator_hash": ghash,
     }
@@ -517,7 +517,8 @@ def generate_dataset(
     generator : object with ``.generate(z) -> (n, 32s, 32s) uint8``; default
         ``invdes.gan.generator.load_generator(profile.name)``.
     simulate : ``simulate(images, n_jobs=..., progress=...) -> (n,)``; default
-        ``functools.partial(invdes.physics.optics.absorption, config=profile.optics)``.
+        ``functools.partial(invdes.physics.optics.absorption,
+        config=profile.optics_for(name))``.
     out_path : HDF5 path; default :func:`dataset_path`. The record and partial folder lie beside.
     force : regenerate even when the finished data set is current. Chunks of an interrupted run
         with the same fingerprint are still resumed (they are the rows a fresh run would make);
@@ -560,7 +561,7 @@ def generate_dataset(
         log.info("%s (%s): force -> generating", name, profile.name)
 
     if simulate is None:
-        simulate = _default_simulate(profile)
+        simulate = _default_simulate(profile, name)
 
     # the partial folder: resume only chunks made with exactly this fingerprint
     meta_file = part / "fingerprint.json"
@@ -625,12 +626,13 @@ def generate_dataset(
         "n_rows": int(cfg.n_samples),
         "x_shape": [side, side],
         "fingerprint": fp,
-        "optics": to_dict(profile.optics),
+        "optics": to_dict(profile.optics_for(name)),
         "data_config": to_dict(cfg),
         "generator": _generator_info(generator, ghash),
         "zy_sha256": _zy_hash(z, y),
         "provenance": provenance(
-            {"dataset": name, "optics": profile.optics, "data": cfg, "generator_hash": ghash},
+            {"dataset": name, "optics": profile.optics_for(name), "data": cfg,
+             "generator_hash": ghash},
             seed=cfg.seed, wall_time_s=seconds, profile=profile.name, n_chunks=len(bounds),
         ),
     }
@@ -743,7 +745,7 @@ def load_dataset(
     src = h5 if stored is not None else npz
 
     if strict:
-        current = {"optics": to_dict(profile.optics), "data": to_dict(profile.data),
+        current = {"optics": to_dict(profile.optics_for(name)), "data": to_dict(profile.data),
                    "dataset": name}
         if not isinstance(meta.get("fingerprint"), Mapping):
             raise _artifact_error(
@@ -800,7 +802,8 @@ def run(
     write_provenance(
         artifact_dir(profile.name, STEP),
         provenance(
-            {"optics": profile.optics, "data": profile.data}, seed=profile.data.seed,
+            {"optics": {n: to_dict(profile.optics_for(n)) for n in names},
+             "data": profile.data}, seed=profile.data.seed,
             wall_time_s=sum(m["provenance"]["wall_time_s"] for m in records.values()),
             datasets={n: {"generator_hash": m["fingerprint"]["generator_hash"],
                           "zy_sha256": m["zy_sha256"], "n_rows": m["n_rows"],

@@ -71,6 +71,18 @@ def test_pca_mdn_shapes_binary_values_and_round_trip(image_data, tmp_path):
         PCAMDN.load(tmp_path / "nowhere")
 
 
+def test_pca_round_trip_is_exact_with_full_rank_and_lossy_with_few_components(image_data):
+    _, _, x, y = image_data
+    few = PCAMDN(2, TINY_MDN, seed=0).fit(x[:12], y[:12])
+    full = PCAMDN(11, TINY_MDN, seed=0).fit(x[:12], y[:12])  # 12 centred images: rank 11
+    np.testing.assert_array_equal(full.round_trip(x[:12]), x[:12])
+    lossy = few.round_trip(x[:12])
+    assert lossy.shape == (12, 12, 12) and set(np.unique(lossy)) <= {0, 1}
+    assert np.mean(lossy != x[:12]) > 0.01
+    with pytest.raises(ValueError, match="images must have shape"):
+        few.round_trip(x[:2, :6, :6])
+
+
 def test_direct_mdn_shapes_and_binary_values(image_data, tmp_path):
     _, _, x, y = image_data
     model = DirectMDN(TINY_MDN, seed=0).fit(x, y)

@@ -33,3 +33,12 @@ def test_bad_material_and_wavelength():
         materials.permittivity("unobtainium", 500.0)
     with pytest.raises(ValueError, match="wavelength"):
         materials.permittivity("glass", -5.0)
+
+
+def test_silver_is_a_lossy_metal_close_to_johnson_christy():
+    # Johnson & Christy (1972), silver at 500 nm: n = 0.05, k = 3.09 -> eps = -9.55 + 0.31i
+    eps = materials.permittivity("Ag", 500.0)
+    assert -10.5 < eps.real < -9.0
+    assert 0 < eps.imag < 0.5
+    # a Drude metal grows more negative towards the red
+    assert materials.permittivity("Ag", 800.0).real < eps.real

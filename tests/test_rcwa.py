@@ -181,3 +181,38 @@ def test_bad_input_gives_clear_error(kwargs, message):
     grid = args.pop("eps_grid")
     with pytest.raises(ValueError, match=message):
         rcwa.reflectance_transmittance(grid, **args)
+
+
+def test_single_layer_sweep_equals_one_solve_per_combination():
+    rng = np.random.default_rng(5)
+    grid = np.where(rng.random((12, 12)) < 0.3, 1.0, 12.0 + 0.8j)
+    thicknesses = [60.0, 150.0]
+    eps_outs = [2.1, -9.8 + 0.3j]
+    r, t = rcwa.single_layer_sweep(grid, wavelength=600.0, period=500.0,
+                                   thicknesses=thicknesses, harmonics=(2, 2),
+                                   eps_outs=eps_outs)
+    assert r.shape == t.shape == (2, 2, 2)
+    for i, eps_out in enumerate(eps_outs):
+        for j, d in enumerate(thicknesses):
+            r1, t1 = rcwa.stack_reflectance_transmittance(
+                [rcwa.Layer(grid, d)], wavelength=600.0, period=500.0, harmonics=(2, 2),
+                eps_out=eps_out)
+            np.testing.assert_allclose(r[i, j], r1, atol=1e-12)
+            np.testing.assert_allclose(t[i, j], t1, atol=1e-12)
+    assert np.all(r + t <= 1 + 1e-12)
+
+
+def test_single_layer_sweep_uniform_layer_matches_thin_film_formula():
+    r, t = rcwa.single_layer_sweep(np.full((4, 4), 12.0 + 0.5j), wavelength=550.0,
+                                   period=400.0, thicknesses=[80.0], harmonics=(1, 1),
+                                   eps_outs=[2.25])
+    r_ref, t_ref = rcwa.thin_film_reflectance_transmittance([12.0 + 0.5j], [80.0],
+                                                            wavelength=550.0, eps_out=2.25)
+    np.testing.assert_allclose(r[0, 0], r_ref, atol=1e-10)
+    np.testing.assert_allclose(t[0, 0], t_ref, atol=1e-10)
+
+
+def test_single_layer_sweep_rejects_negative_thickness():
+    with pytest.raises(ValueError, match="thicknesses"):
+        rcwa.single_layer_sweep(np.ones((2, 2)), wavelength=500.0, period=300.0,
+                                thicknesses=[-1.0], harmonics=(1, 1))

@@ -313,6 +313,21 @@ class PCAMDN:
         self.last_sample_s_ = time.perf_counter() - t0
         return out
 
+    def round_trip(self, images) -> np.ndarray:
+        """Binary images (n, h, w) uint8 after PCA projection, reconstruction and binarization.
+
+        The best any PCA-MDN sample can be: the structure that the d kept components (and the
+        binarization) make of a real image. Chapter 6 simulates these round trips against their
+        originals to show how much of the absorption survives the representation.
+        """
+        _check_fitted(self)
+        x = check_binary_images(images)
+        if x.shape[1:] != tuple(self.image_shape_):
+            raise ValueError(f"images must have shape (n, {self.image_shape_[0]}, "
+                             f"{self.image_shape_[1]}); got {x.shape}")
+        scores = self.pca_.transform(x.reshape(len(x), -1).astype(np.float64))
+        return self._binarize(self.reconstruct(scores)).astype(np.uint8)
+
     def save(self, path) -> Path:
         """Save into directory ``path``: ``pca.npz`` and the MDN files (``mdn.json`` last)."""
         _check_fitted(self)

@@ -7,6 +7,10 @@ so absorbing materials have Im(eps) > 0). Wavelengths in nanometres.
   Kramers-Kronig relation, evaluated numerically (principal value, :func:`kramers_kronig_eps1`).
 - ``"glass"``: fused silica, three-term Sellmeier formula of Malitson, J. Opt. Soc. Am. 55,
   1205 (1965) (lossless).
+- ``"Ag"``: silver, Drude model eps = eps_inf - wp^2 / (w^2 + i gamma w) with eps_inf = 3.7,
+  hbar wp = 9.1 eV, hbar gamma = 0.018 eV, a common fit to the data of Johnson & Christy,
+  Phys. Rev. B 6, 4370 (1972) in the visible (at 500 nm: -9.8 + 0.10i against their
+  -9.6 + 0.31i). Used as an optional back reflector (a lossy half-space).
 - ``"air"``: eps = 1.
 """
 
@@ -21,6 +25,7 @@ from scipy import integrate
 HC_EV_NM = 1239.841984  # photon energy (eV) times wavelength (nm)
 
 TAUC_LORENTZ_A_SI = {"A": 122.0, "E0": 3.45, "C": 2.54, "Eg": 1.20, "eps_inf": 1.15}
+DRUDE_AG = {"eps_inf": 3.7, "wp_ev": 9.1, "gamma_ev": 0.018}
 MALITSON_SIO2 = ((0.6961663, 0.0684043), (0.4079426, 0.1162414), (0.8974794, 9.896161))
 
 
@@ -72,11 +77,19 @@ def _glass(wavelength_nm: float) -> complex:
     return complex(n2, 0.0)
 
 
+def _silver(wavelength_nm: float) -> complex:
+    e = HC_EV_NM / wavelength_nm
+    p = DRUDE_AG
+    return complex(p["eps_inf"] - p["wp_ev"] ** 2 / (e * e + 1j * p["gamma_ev"] * e))
+
+
 def _air(wavelength_nm: float) -> complex:
     return 1.0 + 0.0j
 
 
-MATERIALS: dict[str, Callable[[float], complex]] = {"a-Si": _a_si, "glass": _glass, "air": _air}
+MATERIALS: dict[str, Callable[[float], complex]] = {
+    "a-Si": _a_si, "glass": _glass, "Ag": _silver, "air": _air,
+}
 
 
 def permittivity(material: str, wavelength_nm) -> np.ndarray | complex:

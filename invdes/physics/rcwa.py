@@ -483,3 +483,69 @@ def thin_film_reflectance_transmittance(
     r = (n_in * b - c) / (n_in * b + c)
     t = 2 * n_in / (n_in * b + c)
     return float(abs(r) ** 2), float((n_out.real / n_in.real) * abs(t) ** 2)
+
+
+def single_layer_sweep(
+    eps_grid,
+    *,
+    wavelength: float,
+    period: float,
+    thicknesses,
+    harmonics,
+    eps_in: complex = 1.0,
+    eps_outs=(1.0,),
+    formulation: str = "li",
+    fourier: str = "exact",
+) -> tuple[np.ndarray, np.ndarray]:
+    """R and T of one patterned layer for many thicknesses and exit media, one eigen-solve.
+
+    The layer's modes depend on its pattern, the wavelength and the period, not on its
+    thickness or on the half-space below it, so a sweep over both costs one eigen-decomposition
+    plus one pair of linear solves per (exit medium, thickness). Used by the stack search of
+    :mod:`invdes.study.stack_search`.
+
+    Returns ``(R, T)``, each of shape (len(eps_outs), len(thicknesses), 2) (last axis: incident
+    E along x, along y); equal to :func:`stack_reflectance_transmittance` of each combination.
+    """
+    wavelength = _check_positive("wavelength", wavelength)
+    period = _check_positive("period", period)
+    mx, my = _check_harmonics(harmonics)
+    if formulation not in FORMULATIONS:
+        raise ValueError(f"formulation must be one of {FORMULATIONS}; got {formulation!r}")
+    eps_in = _check_eps("eps_in", eps_in)
+    if eps_in.imag != 0 or eps_in.real <= 0:
+        raise ValueError(f"eps_in must be real and positive (lossless incidence); got {eps_in}")
+    thicknesses = [float(d) for d in np.atleast_1d(thicknesses)]
+    if not thicknesses or any(not np.isfinite(d) or d < 0 for d in thicknesses):
+        raise ValueError(f"thicknesses must be finite and >= 0; got {thicknesses}")
+    eps_outs = [_check_eps("eps_out", e) for e in np.atleast_1d(eps_outs)]
+    grid = check_grid(eps_grid)
+    orders = Orders(mx, my)
+    kx = (orders.p * wavelength / period).astype(float)
+    ky = (orders.q * wavelength / period).astype(float)
+    k0 = 2 * np.pi / wavelength
+    top = uniform_modes(eps_in, kx, ky)
+    n = orders.n
+    incident = np.zeros((2 * n, 2), dtype=complex)
+    incident[orders.zero, 0] = 1.0
+    incident[n + orders.zero, 1] = 1.0
+    p_in = _flux(incident, top).sum(axis=0)
+    if np.all(grid == grid.flat[0]):
+        layer = uniform_modes(complex(grid.flat[0]), kx, ky)
+    else:
+        layer = patterned_modes(*permittivity_matrices(grid, orders, formulation, fourier), kx, ky)
+    r = np.empty((len(eps_outs), len(thicknesses), 2))
+    t = np.empty_like(r)
+    for i, eps_out in enumerate(eps_outs):
+        bottom = uniform_modes(eps_out, kx, ky)
+        for j, d in enumerate(thicknesses):
+            if layer.w is None:  # uniform layer: the general S-matrix path
+                s = _stack_smatrix([Layer(grid.flat[0], d)], [layer], top, bottom, k0)
+                reflected, transmitted = s.s21 @ incident, s.s11 @ incident
+            else:
+                phase = np.exp(1j * layer.q * k0 * d)
+                reflected, transmitted = single_layer_amplitudes(top, layer, bottom, phase,
+                                                                 incident)
+            r[i, j] = _flux(reflected, top).sum(axis=0) / p_in
+            t[i, j] = _flux(transmitted, bottom).sum(axis=0) / p_in
+    return r, t

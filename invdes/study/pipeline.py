@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from invdes import artifacts
-from invdes.config import DATASETS, Profile, get_profile
+from invdes.config import DATASETS, Profile, get_profile, to_dict
 
 log = logging.getLogger("invdes.study.pipeline")
 
@@ -57,7 +57,8 @@ def upstream_configs(profile: Profile, step: str) -> dict:
     if step in ("mdn", "baselines", "evaluate"):
         configs["generator_weights"] = _generator_weights_hash(profile)
     if step in ("data", "mdn", "baselines", "evaluate"):
-        configs.update(optics=profile.optics, data=profile.data)
+        configs.update(optics={n: to_dict(c) for n, c in profile.optics_by_dataset().items()},
+                       data=profile.data)
     if step in ("mdn", "evaluate"):
         configs["mdn"] = profile.mdn
     if step in ("baselines", "evaluate"):
