@@ -5,7 +5,9 @@
 #   make test   ruff, unit tests and notebooks, all in the smoke profile; tests/test_book.py
 #               builds the book once and opens every page in headless Chromium (Debian
 #               packages chromium, chromium-driver: .ci/run installs them as root; playwright
-#               comes with the dev extra). INVDES_SKIP_BROWSER=1 skips that test.
+#               comes with the dev extra); tests/test_jupyterlab.py runs chapter 1 from the
+#               Run menu of a local `jupyter lab` in the same browser. INVDES_SKIP_BROWSER=1
+#               skips both.
 #   make venv   create .venv (once) and install the package with its dev extra
 #   make clean  remove the book build and tool caches (keeps .venv and artifacts/)
 
