@@ -57,19 +57,35 @@ def load_image(path: str | Path) -> np.ndarray:
     return arr.astype(np.uint8)
 
 
+def dataset_for_image(shape: tuple[int, ...]) -> str:
+    """The data set whose images have this (h, w) shape; UsageError when none has."""
+    from invdes.config import DATASETS
+
+    sizes = {name: 32 * side for name, side in DATASETS.items()}
+    for name, size in sizes.items():
+        if tuple(shape) == (size, size):
+            return name
+    allowed = ", ".join(f"{s}x{s} ({n})" for n, s in sizes.items())
+    raise UsageError(f"a {shape[0]}x{shape[1]} image matches no data set's size ({allowed}); "
+                     "pass --dataset data-i|data-ii to choose a stack")
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from invdes.config import DATASETS
     from invdes.physics import optics
 
     profile = get_profile(args.profile)
     image = load_image(args.image)
+    dataset = args.dataset or dataset_for_image(image.shape)
+    cfg = profile.optics_for(dataset)
     try:
-        spectrum = optics.absorption_spectrum(image, profile.optics)
+        spectrum = optics.absorption_spectrum(image, cfg)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    cfg = profile.optics
     print(f"image {args.image}: {image.shape[0]}x{image.shape[1]} px, inclusion fraction "
           f"{image.mean():.4f}")
-    print(f"stack: air / {cfg.thickness_nm:g} nm {cfg.absorber} with {cfg.inclusion} inclusions "
+    print(f"stack of {dataset} ({32 * DATASETS[dataset]} px images): air / "
+          f"{cfg.thickness_nm:g} nm {cfg.absorber} with {cfg.inclusion} inclusions "
           f"(period {cfg.period_nm:g} nm) / {cfg.substrate}; harmonics {tuple(cfg.harmonics)}, "
           f"{cfg.formulation} factorization, profile {profile.name}")
     print(f"absorption (unpolarized, {cfg.band_nm[0]:g}-{cfg.band_nm[1]:g} nm average): "
@@ -217,9 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
                    help="whose optical judge to use (default: paper, the judge the committed "
                    "models were trained with)")
-    p.set_defaults(func=cmd_simulate)
-
     from invdes.config import DATASETS
+
+    p.add_argument("--dataset", choices=tuple(DATASETS), default=None,
+                   help="whose stack judges the image (default: the data set whose images have "
+                   "its size: 96x96 data-i, 64x64 data-ii)")
+    p.set_defaults(func=cmd_simulate)
     from invdes.design import DESIGN_METHODS, MAX_CANDIDATES
 
     p = sub.add_parser("design", help="candidate microstructures for a target absorption")

@@ -175,11 +175,34 @@ class Profile:
         """``{data set: stack}`` for every data set."""
         return {name: self.optics_for(name) for name in DATASETS}
 
+    def with_dataset_optics(self, dataset: str, config: OpticsConfig) -> Profile:
+        """A copy of this profile in which data set ``dataset`` is judged by ``config``."""
+        stacks = self.optics_by_dataset()
+        self.optics_for(dataset)  # checks the name
+        stacks[dataset] = config
+        return dataclasses.replace(self, dataset_optics=tuple(stacks.items()))
+
+
+#: The stacks chosen by the stack search of chapter 2 (``invdes.study.stack_search``): a-Si with
+#: air inclusions, period 640 nm, 500-800 nm band; Data-I's 96x96 structures (finer features,
+#: a narrower spread of y) on a silver back reflector, Data-II's on glass.
+PAPER_STACKS: dict[str, OpticsConfig] = {
+    "data-i": OpticsConfig(period_nm=640.0, thickness_nm=90.0, band_nm=(500.0, 800.0),
+                           substrate="Ag"),
+    "data-ii": OpticsConfig(period_nm=640.0, thickness_nm=255.0, band_nm=(500.0, 800.0),
+                            substrate="glass"),
+}
+
+
+def _cheap(stack: OpticsConfig) -> OpticsConfig:
+    return dataclasses.replace(stack, harmonics=(3, 3), n_wavelengths=4)
+
 
 def _smoke() -> Profile:
     return Profile(
         name="smoke",
-        optics=OpticsConfig(harmonics=(3, 3), n_wavelengths=4),
+        optics=_cheap(PAPER_STACKS["data-ii"]),
+        dataset_optics=tuple((k, _cheap(v)) for k, v in PAPER_STACKS.items()),
         evaluation=EvaluationConfig(n_candidates=6, best_of_n_max=12),
     )
 
@@ -187,9 +210,11 @@ def _smoke() -> Profile:
 def _paper() -> Profile:
     return Profile(
         name="paper",
+        optics=PAPER_STACKS["data-ii"],
+        dataset_optics=tuple(PAPER_STACKS.items()),
         gan=GANConfig(n_train_images=10_000, iterations=2_500, batch_size=32, checkpoint_every=50,
                       n_eval_images=500),
-        data=DataConfig(n_samples=6_000, chunk_size=200),
+        data=DataConfig(n_samples=10_000, chunk_size=200),
         mdn=MDNConfig(max_epochs=2_000),
         bo=BOConfig(n_initial=250, n_iterations=400),
         evaluation=EvaluationConfig(n_candidates=30, best_of_n_max=300, direct_mdn_max_epochs=10),

@@ -146,7 +146,8 @@ def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "gan-
     order = np.arange(len(images))
     if verify:
         t0 = time.perf_counter()
-        absorption = pipeline.simulator_for(profile, n_jobs=n_jobs, progress=progress)(images)
+        absorption = pipeline.simulator_for(profile, dataset, n_jobs=n_jobs,
+                                            progress=progress)(images)
         timings["simulation_s"] = time.perf_counter() - t0
         rep = np.abs(absorption - target) / target
         order = np.argsort(rep, kind="stable")

@@ -26,7 +26,8 @@ def image() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def expected(image) -> float:
-    return float(optics.absorption(image, get_profile(PROFILE).optics, n_jobs=1)[0])
+    return float(optics.absorption(image, get_profile(PROFILE).optics_for("data-ii"),
+                                   n_jobs=1)[0])
 
 
 def printed_absorption(out: str) -> float:
@@ -42,16 +43,42 @@ def write_png(path, image: np.ndarray) -> None:
 def test_simulate_png_prints_absorption(tmp_path, capsys, image, expected):
     path = tmp_path / "design.png"
     write_png(path, image)
-    assert cli.main(["simulate", str(path), "--profile", PROFILE]) == 0
+    assert cli.main(["simulate", str(path), "--profile", PROFILE, "--dataset", "data-ii"]) == 0
     out = capsys.readouterr().out
     assert printed_absorption(out) == pytest.approx(expected, abs=1e-6)
-    assert "16x16" in out
+    assert "16x16" in out and "stack of data-ii" in out
+
+
+@pytest.mark.parametrize("dataset", ["data-i", "data-ii"])
+def test_simulate_picks_the_stack_of_the_data_set_the_image_size_belongs_to(
+        tmp_path, capsys, dataset):
+    side = 96 if dataset == "data-i" else 64
+    img = microstructure.generate(1, MicrostructureConfig(size=side), seed=2)[0]
+    path = tmp_path / "design.npy"
+    np.save(path, img)
+    profile = get_profile(PROFILE)
+    assert profile.optics_for("data-i") != profile.optics_for("data-ii")
+    assert cli.main(["simulate", str(path), "--profile", PROFILE]) == 0
+    out = capsys.readouterr().out
+    assert f"stack of {dataset}" in out
+    want = float(optics.absorption(img, profile.optics_for(dataset), n_jobs=1)[0])
+    assert printed_absorption(out) == pytest.approx(want, abs=1e-6)
+
+
+def test_simulate_without_dataset_rejects_a_size_of_no_data_set(tmp_path, capsys, image):
+    path = tmp_path / "design.npy"
+    np.save(path, image)
+    assert cli.main(["simulate", str(path), "--profile", PROFILE]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "16x16 image matches no data set" in err[0]
+    assert "--dataset" in err[0]
 
 
 def test_simulate_npy_prints_absorption_and_writes_spectrum(tmp_path, capsys, image, expected):
     path, plot = tmp_path / "design.npy", tmp_path / "out.png"
     np.save(path, image)
-    assert cli.main(["simulate", str(path), "--profile", PROFILE, "--spectrum", str(plot)]) == 0
+    assert cli.main(["simulate", str(path), "--profile", PROFILE, "--dataset", "data-ii",
+                     "--spectrum", str(plot)]) == 0
     assert printed_absorption(capsys.readouterr().out) == pytest.approx(expected, abs=1e-6)
     assert plot.stat().st_size > 0
     with Image.open(plot) as im:

@@ -131,3 +131,18 @@ def test_config_hash_accepts_plain_values():
     assert config_hash({"a": 1}) == config_hash({"a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
     assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})  # key order irrelevant
+
+
+def test_each_data_set_has_its_own_stack_and_unknown_names_are_refused():
+    for name in ("smoke", "paper"):
+        p = get_profile(name)
+        stacks = p.optics_by_dataset()
+        assert set(stacks) == {"data-i", "data-ii"}
+        assert stacks["data-i"] != stacks["data-ii"]
+        assert p.optics_for("data-ii") == stacks["data-ii"]
+    with pytest.raises(ValueError, match="unknown data set 'data-iii'"):
+        get_profile("paper").optics_for("data-iii")
+    p = get_profile("smoke")
+    thin = dataclasses.replace(p.optics_for("data-i"), thickness_nm=50.0)
+    q = p.with_dataset_optics("data-i", thin)
+    assert q.optics_for("data-i") == thin and q.optics_for("data-ii") == p.optics_for("data-ii")

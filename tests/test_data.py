@@ -147,7 +147,8 @@ def test_generate_layout_and_load_roundtrip():
         assert f["x_packed"].shape == (10, 64 * 64 // 8) and f["x_packed"].dtype == np.uint8
         assert list(f["x_packed"].attrs["image_shape"]) == [64, 64]
         attrs = {k: json.loads(v) for k, v in f.attrs.items()}
-    assert attrs["optics"] == json.loads(json.dumps(dataclasses.asdict(profile.optics)))
+    assert attrs["optics"] == json.loads(json.dumps(dataclasses.asdict(
+        profile.optics_for("data-ii"))))
     assert attrs["data_config"] == {"n_samples": 10, "chunk_size": 4, "seed": 0}
     assert attrs["generator"]["hash"] == D.generator_hash(gen, "data-ii")
     assert attrs["provenance"]["seed"] == 0 and "git_commit" in attrs["provenance"]
@@ -284,8 +285,8 @@ def test_reuse_and_regeneration(caplog):
     assert D.is_current("data-ii", profile, generator=gen)
 
     caplog.clear()
-    thicker = dataclasses.replace(profile, optics=dataclasses.replace(profile.optics,
-                                                                      thickness_nm=250.0))
+    thicker = profile.with_dataset_optics("data-ii", dataclasses.replace(
+        profile.optics_for("data-ii"), thickness_nm=250.0))
     assert not D.is_current("data-ii", thicker, generator=gen)
     sim = FakeSimulate()
     _make(profile=thicker, gen=gen, sim=sim)
@@ -375,8 +376,8 @@ def test_verify_catches_tampered_x():
 
 def test_stale_load_is_refused():
     path, profile, gen, _ = _make()
-    other = dataclasses.replace(profile, optics=dataclasses.replace(profile.optics,
-                                                                    n_wavelengths=9))
+    other = profile.with_dataset_optics("data-ii", dataclasses.replace(
+        profile.optics_for("data-ii"), n_wavelengths=9))
     with pytest.raises(ArtifactError, match="stale.*optics"):
         D.load_dataset("data-ii", other, generator=gen)
     assert len(D.load_dataset("data-ii", other, generator=gen, strict=False)) == 10

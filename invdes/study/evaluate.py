@@ -233,7 +233,7 @@ def evaluate_candidates(
         images: candidates (n, h, w), binary.
         target: target property (> 0).
         simulate: ``simulate(images) -> y`` (n,), e.g. ``functools.partial(
-            invdes.physics.optics.absorption, config=profile.optics)``.
+            invdes.physics.optics.absorption, config=profile.optics_for(dataset))``.
         train_images: optional training images (n_train, h, w) for the novelty.
 
     Returns:

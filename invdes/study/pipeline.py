@@ -75,14 +75,16 @@ def generator_for(profile: Profile):
     return NumpyGenerator.from_profile(profile.name)
 
 
-def simulator_for(profile: Profile, n_jobs: int | None = None, progress: bool = False):
-    """``simulate(images) -> y`` with the profile's optics."""
+def simulator_for(profile: Profile, dataset: str, n_jobs: int | None = None,
+                  progress: bool = False):
+    """``simulate(images) -> y`` with the stack of ``dataset`` (``profile.optics_for``)."""
+    config = profile.optics_for(dataset)
     from invdes.physics.optics import absorption
 
     def simulate(images, **kwargs):
         kwargs.setdefault("n_jobs", n_jobs)
         kwargs.setdefault("progress", progress)
-        return absorption(images, profile.optics, **kwargs)
+        return absorption(images, config, **kwargs)
 
     return simulate
 
@@ -240,7 +242,7 @@ def _bo_task(profile_name: str, dataset: str, target: float,
 
     profile = get_profile(profile_name)
     generator = generator_for(profile)
-    simulate = simulator_for(profile, n_jobs=1)
+    simulate = simulator_for(profile, dataset, n_jobs=1)
     config = profile.bo if n_iterations is None else replace(profile.bo,
                                                               n_iterations=n_iterations)
     with threadpool_limits(limits=1):
@@ -309,6 +311,15 @@ def evaluate_dir(profile_name: str) -> Path:
 
 def _cell_path(profile_name: str, dataset: str, method: str, target: float) -> Path:
     return evaluate_dir(profile_name) / "cells" / f"{dataset}_{method}_{target:.2f}.npz"
+
+
+def cell_dataset(path: Path) -> str:
+    """The data set of a cell file (its name starts with ``<dataset>_``)."""
+    name = Path(path).name.split("_", 1)[0]
+    if name not in DATASETS:
+        raise ValueError(f"{path}: not a cell file (its name must start with one of "
+                         f"{', '.join(DATASETS)})")
+    return name
 
 
 def load_cell(profile_name: str, dataset: str, method: str, target: float) -> dict:
@@ -398,15 +409,16 @@ def simulate_pending_cells(profile: Profile, *, n_jobs: int | None = None,
     if not pending:
         return 0
     n_jobs = default_n_jobs() if n_jobs is None else n_jobs
-    shapes = sorted({c["images"].shape[1:] for _, c in pending})
-    batches = []  # parallel batches of one image size (Data-I and Data-II differ), each
-    for shape in shapes:  # written when done, so an interruption loses one batch at most
-        same = [(p, c) for p, c in pending if c["images"].shape[1:] == shape]
-        batches += [same[i : i + cells_per_batch] for i in range(0, len(same), cells_per_batch)]
-    for group in batches:
+    batches = []  # parallel batches of one data set (each has its own stack), each written
+    for name in DATASETS:  # when done, so an interruption loses one batch at most
+        same = [(p, c) for p, c in pending if cell_dataset(p) == name]
+        batches += [(name, same[i : i + cells_per_batch])
+                    for i in range(0, len(same), cells_per_batch)]
+    for name, group in batches:
         images = np.concatenate([c["images"] for _, c in group])
         t0 = time.perf_counter()
-        y = absorption(images, profile.optics, n_jobs=n_jobs, progress=progress, chunk_size=8)
+        y = absorption(images, profile.optics_for(name), n_jobs=n_jobs, progress=progress,
+                       chunk_size=8)
         seconds_per_image = (time.perf_counter() - t0) / len(images)
         start = 0
         for path, cell in group:
@@ -510,7 +522,7 @@ def resimulation_check(profile: Profile, dataset: str, *, n_jobs: int | None = N
     images = cell["images"][: profile.evaluation.n_candidates]
     n_jobs = default_n_jobs() if n_jobs is None else n_jobs
     t0 = time.perf_counter()
-    y = absorption(images, profile.optics, n_jobs=n_jobs, progress=False)
+    y = absorption(images, profile.optics_for(dataset), n_jobs=n_jobs, progress=False)
     seconds = time.perf_counter() - t0
     diff = float(np.max(np.abs(y - cell["y_hat"][: len(y)])))
     stored_on = json.loads(str(cell["simulation_machine"])) if "simulation_machine" in cell else {}
