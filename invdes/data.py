@@ -490,6 +490,20 @@ def _load_chunk(path: Path, expected_z: np.ndarray, fp_hash: str, side: int):
     return (z, x, y, seconds) if ok else None
 
 
+def _local_chunks(name: str, cfg: DataConfig, generator, side: int, simulate, n_jobs,
+                  pending: list[int], bar):
+    """The local path of :func:`generate_dataset`: yield ``(i, z, x, y, seconds)`` per pending
+    chunk, generated here and simulated with ``simulate``; ``bar`` advances after each chunk
+    is stored."""
+    for i in pending:
+        t0 = time.perf_counter()
+        z = draw_latents(name, cfg, i)
+        x = generate_images(generator, z, side)
+        y = _simulate_chunk(simulate, x, n_jobs, i)
+        yield i, z, x, y, time.perf_counter() - t0
+        bar.update(len(z))
+
+
 def generate_dataset(
     name: str,
     profile: Profile | str | None = None,
@@ -501,6 +515,7 @@ def generate_dataset(
     progress: bool = True,
     force: bool = False,
     resume: bool = True,
+    scheduler=None,
 ) -> Path:
     """Generate (or reuse) data set ``name``; return the path of its HDF5 file.
 
@@ -521,8 +536,13 @@ def generate_dataset(
     force : regenerate even when the finished data set is current. Chunks of an interrupted run
         with the same fingerprint are still resumed (they are the rows a fresh run would make);
         ``resume=False`` discards them.
+    scheduler : a Dask scheduler address or :class:`invdes.parallel.Cluster`: the chunks are
+        simulated there (:func:`invdes.cluster_sweeps.simulate_data_chunks`) and written here,
+        the same files as without it; ``simulate`` must then be None. Default: local joblib.
     """
     name = check_name(name)
+    if scheduler is not None and simulate is not None:
+        raise ValueError("pass either simulate= or scheduler=, not both")
     profile = _resolve_profile(profile)
     cfg = profile.data
     bounds = chunk_bounds(cfg.n_samples, cfg.chunk_size)
@@ -597,20 +617,19 @@ def generate_dataset(
 
     with tqdm(total=cfg.n_samples, initial=done_rows, unit="row", desc=f"{name} ({profile.name})",
               disable=not progress, dynamic_ncols=True) as bar:
-        for i, (a, b) in enumerate(bounds):
-            if i in chunks:
-                continue
-            t0 = time.perf_counter()
-            z = draw_latents(name, cfg, i)
-            x = generate_images(generator, z, side)
-            y = _simulate_chunk(simulate, x, n_jobs, i)
-            seconds = time.perf_counter() - t0
+        pending = [i for i in range(len(bounds)) if i not in chunks]
+        if scheduler is None:
+            produced = _local_chunks(name, cfg, generator, side, simulate, n_jobs, pending, bar)
+        else:  # --- cluster hook: workers simulate (invdes.cluster_sweeps), this process writes
+            from invdes.cluster_sweeps import simulate_data_chunks
+
+            produced = simulate_data_chunks(scheduler, name, profile, generator, pending, bar=bar)
+        for i, z, x, y, seconds in produced:
             packed, _ = pack_images(x)
             _save_npz_atomic(part / f"chunk_{i:05d}.npz", z=z, x_packed=packed, y=y,
                              chunk_index=np.int64(i), seconds=np.float64(seconds),
                              fingerprint_hash=np.array(fp_hash))
             chunks[i] = (z, x, y, seconds)
-            bar.update(b - a)
 
     z = np.concatenate([chunks[i][0] for i in range(len(bounds))])
     x = np.concatenate([chunks[i][1] for i in range(len(bounds))])
@@ -781,19 +800,27 @@ def run(
     progress: bool = True,
     generator=None,
     simulate=None,
+    scheduler=None,
 ) -> dict[str, Path]:
     """The ``data`` step: generate (or reuse) every data set of a profile; {name: h5 path}.
+
+    ``scheduler`` (address or :class:`invdes.parallel.Cluster`): simulate on that Dask cluster
+    (see :func:`generate_dataset`); connected once for all data sets.
 
     Also writes ``provenance.json`` in the step folder (configs, and per data set its
     generator hash, content hash and generation time), for the step-level bookkeeping.
     """
     profile = _resolve_profile(profile)
     generator = generator if generator is not None else _default_generator(profile)
-    paths = {
-        n: generate_dataset(n, profile, generator=generator, simulate=simulate, n_jobs=n_jobs,
-                            progress=progress, force=force)
-        for n in names
-    }
+    from invdes.parallel import using  # cluster hook: one connection for every data set
+
+    with using(scheduler) as cluster:
+        paths = {
+            n: generate_dataset(n, profile, generator=generator, simulate=simulate,
+                                n_jobs=n_jobs, progress=progress, force=force,
+                                scheduler=cluster)
+            for n in names
+        }
     records = {n: _read_record(record_path(p), profile.name)["meta"] for n, p in paths.items()}
     write_provenance(
         artifact_dir(profile.name, STEP),

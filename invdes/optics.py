@@ -112,15 +112,21 @@ def default_n_jobs() -> int:
 
 
 def absorption(images, config: OpticsConfig | None = None, *, n_jobs: int | None = None,
-               progress: bool = False, chunk_size: int = 4) -> np.ndarray:
+               progress: bool = False, chunk_size: int = 4, scheduler=None) -> np.ndarray:
     """Band-averaged unpolarized absorption of each binary image; shape (n,), input order.
 
     ``images``: (n, h, w) or (h, w) binary (0 = absorber, 1 = inclusion). Runs ``n_jobs``
     processes (default :func:`default_n_jobs`) with one BLAS thread each; ``progress`` shows a
-    progress bar.
+    progress bar. ``scheduler`` (a Dask address or :class:`invdes.parallel.Cluster`): simulate
+    on that cluster instead, in tasks of ``chunk_size`` images (the same numbers).
     """
     config = config or OpticsConfig()
     imgs = check_binary_images(images)
+    if scheduler is not None:  # --- cluster hook (invdes.cluster_sweeps); joblib path below
+        from invdes.cluster_sweeps import absorption_on_cluster
+
+        return absorption_on_cluster(scheduler, imgs, config, progress=progress,
+                                     chunk_size=chunk_size)
     n = imgs.shape[0]
     n_jobs = default_n_jobs() if n_jobs is None else int(n_jobs)
     if n_jobs < 1:

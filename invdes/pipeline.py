@@ -93,10 +93,12 @@ def step_gan(profile: Profile, *, force: bool = False, n_jobs: int | None = None
     train_gan(profile, force=force)
 
 
-def step_data(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
+def step_data(profile: Profile, *, force: bool = False, n_jobs: int | None = None,
+              scheduler=None) -> None:
     from invdes import data
 
-    data.run(profile, force=force, n_jobs=n_jobs, generator=generator_for(profile))
+    data.run(profile, force=force, n_jobs=n_jobs, generator=generator_for(profile),
+             scheduler=scheduler)
 
 
 # ----------------------------------------------------------------------------- models
@@ -265,9 +267,11 @@ def prepare_bo_dirs(profile: Profile, *, force: bool = False, datasets=tuple(DAT
 
 def step_baselines(profile: Profile, *, force: bool = False, n_jobs: int | None = None,
                    datasets=tuple(DATASETS), targets=None,
-                   n_iterations: int | None = None) -> None:
+                   n_iterations: int | None = None, scheduler=None) -> None:
     """Bayesian optimization for every (data set, target), in parallel processes
-    (``n_iterations``: see :func:`_bo_task`)."""
+    (``n_iterations``: see :func:`_bo_task`); with ``scheduler`` (a Dask address or
+    :class:`invdes.parallel.Cluster`) the loops run in threads here and their simulations on
+    the cluster (:func:`invdes.cluster_sweeps.run_bo_targets`), writing the same records."""
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
@@ -276,10 +280,16 @@ def step_baselines(profile: Profile, *, force: bool = False, n_jobs: int | None 
     targets = profile.evaluation.targets if targets is None else targets
     prepare_bo_dirs(profile, force=force, datasets=datasets)
     tasks = [(name, t) for name in datasets for t in targets]
-    n_jobs = min(len(tasks), default_n_jobs() if n_jobs is None else n_jobs)
-    results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-        delayed(_bo_task)(profile.name, name, t, n_iterations, str(artifacts.artifact_root()))
-        for name, t in tasks)
+    if scheduler is not None:  # --- cluster hook: loops on this client, simulations on Dask
+        from invdes.cluster_sweeps import run_bo_targets
+
+        results = run_bo_targets(scheduler, profile, tasks, bo_state_path,
+                                 n_iterations=n_iterations)
+    else:
+        n_jobs = min(len(tasks), default_n_jobs() if n_jobs is None else n_jobs)
+        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(_bo_task)(profile.name, name, t, n_iterations,
+                              str(artifacts.artifact_root())) for name, t in tasks)
     for res in tqdm(results, total=len(tasks), desc="BO runs", unit="run"):
         log.info("BO %s target %.2f: best REP %.3f %% in %.0f s", res["dataset"], res["target"],
                  100 * res["rep_best"], res["wall_time_s"])
@@ -368,12 +378,12 @@ def prepare_cell(profile: Profile, dataset: str, method: str, target: float, *, 
 
 
 def simulate_pending_cells(profile: Profile, *, n_jobs: int | None = None,
-                           progress: bool = True, cells_per_batch: int = 5) -> int:
+                           progress: bool = True, cells_per_batch: int = 5,
+                           scheduler=None) -> int:
     """Simulate every stored cell that has no ``y_hat`` yet, in parallel batches of
     ``cells_per_batch`` cells; returns the number of images simulated. Needs numpy only (can
-    run on another machine)."""
-    from invdes.optics import absorption, default_n_jobs
-
+    run on another machine). ``scheduler`` (a Dask address or :class:`invdes.parallel.Cluster`):
+    each batch is simulated on that cluster; the cells are written here."""
     folder = evaluate_dir(profile.name) / "cells"
     pending = []
     for path in sorted(folder.glob("*.npz")):
@@ -382,7 +392,21 @@ def simulate_pending_cells(profile: Profile, *, n_jobs: int | None = None,
             pending.append((path, cell))
     if not pending:
         return 0
+    from invdes.parallel import using  # cluster hook: one connection for every batch
+
+    with using(scheduler) as cluster:
+        return _simulate_cells(profile, pending, n_jobs, progress, cells_per_batch, cluster)
+
+
+def _simulate_cells(profile: Profile, pending: list, n_jobs: int | None, progress: bool,
+                    cells_per_batch: int, cluster) -> int:
+    from invdes.optics import absorption, default_n_jobs
+
     n_jobs = default_n_jobs() if n_jobs is None else n_jobs
+    machine = artifacts.machine()
+    if cluster is not None:  # the record names where and how wide the batch ran
+        n_jobs = cluster.n_workers
+        machine = {"dask_scheduler": cluster.address, "n_workers": n_jobs}
     shapes = sorted({c["images"].shape[1:] for _, c in pending})
     batches = []  # parallel batches of one image size (Data-I and Data-II differ), each
     for shape in shapes:  # written when done, so an interruption loses one batch at most
@@ -391,7 +415,8 @@ def simulate_pending_cells(profile: Profile, *, n_jobs: int | None = None,
     for group in batches:
         images = np.concatenate([c["images"] for _, c in group])
         t0 = time.perf_counter()
-        y = absorption(images, profile.optics, n_jobs=n_jobs, progress=progress, chunk_size=8)
+        y = absorption(images, profile.optics, n_jobs=n_jobs, progress=progress, chunk_size=8,
+                       scheduler=cluster)
         seconds_per_image = (time.perf_counter() - t0) / len(images)
         start = 0
         for path, cell in group:
@@ -402,7 +427,7 @@ def simulate_pending_cells(profile: Profile, *, n_jobs: int | None = None,
             cell["simulation_s"] = np.float64(seconds_per_image
                                               * profile.evaluation.n_candidates)
             cell["simulation_n_jobs"] = np.int64(n_jobs)
-            cell["simulation_machine"] = np.array(json.dumps(artifacts.machine()))
+            cell["simulation_machine"] = np.array(json.dumps(machine))
             _write_cell(path, cell)
             start += n
     return sum(len(c["images"]) for _, c in pending)
@@ -437,7 +462,8 @@ def prepare_all_cells(profile: Profile, *, force: bool = False) -> None:
                          generator=generator)
 
 
-def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
+def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None = None,
+                  scheduler=None) -> None:
     """Table 1 (CSV per data set), best-of-N curves, Figures 2 and 3 (PNG).
 
     Three phases, each resumable: draw and store every cell's candidates
@@ -452,7 +478,7 @@ def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None =
     ev = profile.evaluation
     with artifacts.Timer() as timer:
         prepare_all_cells(profile, force=force)
-        simulate_pending_cells(profile, n_jobs=n_jobs)
+        simulate_pending_cells(profile, n_jobs=n_jobs, scheduler=scheduler)
         curves, best_designs, random_images, bo_results = {}, {}, {}, {}
         checks = {}
         for name in DATASETS:
@@ -661,10 +687,27 @@ def parse_steps(text: str | None) -> tuple[str, ...]:
 
 
 def reproduce(profile: Profile | str | None = None, steps=STEPS, *, force: bool = False,
-              n_jobs: int | None = None) -> dict:
+              n_jobs: int | None = None, scheduler=None) -> dict:
     """Run ``steps`` in order; returns and records {step: wall seconds} in
-    ``<profile>/reproduce_log.json`` (appended per run)."""
+    ``<profile>/reproduce_log.json`` (appended per run).
+
+    ``scheduler`` (``local[:N]``, ``tcp://host:port`` or an :class:`invdes.parallel.Cluster`):
+    the simulations of the steps in :data:`CLUSTER_STEPS` run on that Dask cluster; it is
+    connected before anything is written (ClusterError when it cannot be reached).
+    """
+    from invdes.parallel import using
+
     profile = _profile(profile)
+    with using(scheduler) as cluster:
+        return _reproduce(profile, tuple(steps), force, n_jobs, cluster)
+
+
+#: Steps whose simulations can run on a Dask cluster (GAN and MDN training stay here).
+CLUSTER_STEPS = ("data", "baselines", "evaluate")
+
+
+def _reproduce(profile: Profile, steps: tuple[str, ...], force: bool, n_jobs: int | None,
+               cluster) -> dict:
     timings = {}
     for step in steps:
         # data and models are skipped when current; evaluate always runs: its cells are cached,
@@ -675,7 +718,8 @@ def reproduce(profile: Profile | str | None = None, steps=STEPS, *, force: bool 
             continue
         log.info("step %s (profile %s) ...", step, profile.name)
         t0 = time.perf_counter()
-        STEP_FUNCTIONS[step](profile, force=force, n_jobs=n_jobs)
+        extra = {"scheduler": cluster} if cluster is not None and step in CLUSTER_STEPS else {}
+        STEP_FUNCTIONS[step](profile, force=force, n_jobs=n_jobs, **extra)
         timings[step] = round(time.perf_counter() - t0, 2)
         log.info("step %s done in %.1f s", step, timings[step])
         _append_log(profile.name, step, timings[step], force)
