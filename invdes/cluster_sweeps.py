@@ -36,7 +36,7 @@ from invdes.cluster_tasks import (
     simulate_images,
     simulate_latents,
 )
-from invdes.parallel import ClusterError, using
+from invdes.parallel import Cluster, ClusterError, Scheduler, using
 
 #: Rows of a data chunk per task (4 latents: about 0.5 kB sent, 2.4 s of RCWA for 64x64 images
 #: at the paper settings, so a per-task overhead of a few ms stays well below 1 %).
@@ -64,8 +64,9 @@ def _check_y(y: np.ndarray, n: int, what: str) -> np.ndarray:
     return y
 
 
-def simulate_data_chunks(scheduler, name: str, profile, generator, chunk_indices: Sequence[int],
-                         *, bar=None, rows_per_task: int = DATA_ROWS_PER_TASK
+def simulate_data_chunks(scheduler: Scheduler, name: str, profile, generator,
+                         chunk_indices: Sequence[int], *, bar=None,
+                         rows_per_task: int = DATA_ROWS_PER_TASK
                          ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, float]]:
     """Simulate the data chunks ``chunk_indices`` of data set ``name`` on the cluster.
 
@@ -118,8 +119,8 @@ def simulate_data_chunks(scheduler, name: str, profile, generator, chunk_indices
             t_last = now
 
 
-def absorption_on_cluster(scheduler, images: np.ndarray, config, *, progress: bool = False,
-                          chunk_size: int = 4) -> np.ndarray:
+def absorption_on_cluster(scheduler: Scheduler, images: np.ndarray, config, *,
+                          progress: bool = False, chunk_size: int = 4) -> np.ndarray:
     """Band-averaged absorption (n,) of binary ``images`` (n, h, w), in input order, simulated
     on the cluster in tasks of ``chunk_size`` bit-packed images (the cluster form of
     :func:`invdes.optics.absorption`)."""
@@ -136,7 +137,7 @@ def absorption_on_cluster(scheduler, images: np.ndarray, config, *, progress: bo
     return _check_y(np.concatenate(ys), n, "absorption")
 
 
-def latent_objective(cluster, profile, *, generator_hash: str,
+def latent_objective(cluster: Cluster, profile, *, generator_hash: str,
                      stop: threading.Event | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """``objective(z (b, d)) -> y (b,)``: simulate(G(z)) on ``cluster``, one task per latent
     (the BO objective). Raises ClusterError once ``stop`` is set."""
@@ -155,7 +156,7 @@ def latent_objective(cluster, profile, *, generator_hash: str,
     return objective
 
 
-def run_bo_targets(scheduler, profile, jobs: Sequence[tuple[str, float]],
+def run_bo_targets(scheduler: Scheduler, profile, jobs: Sequence[tuple[str, float]],
                    state_path: Callable[[str, str, float], Path], *,
                    n_iterations: int | None = None) -> Iterator[dict]:
     """Run one BO loop per ``(data set, target)`` of ``jobs``, concurrently in threads of this

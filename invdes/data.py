@@ -54,6 +54,7 @@ from invdes.artifacts import (
     write_provenance,
 )
 from invdes.config import DATASETS, TARGETS, DataConfig, Profile, get_profile, to_dict
+from invdes.parallel import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -515,7 +516,7 @@ def generate_dataset(
     progress: bool = True,
     force: bool = False,
     resume: bool = True,
-    scheduler=None,
+    scheduler: Scheduler = None,
 ) -> Path:
     """Generate (or reuse) data set ``name``; return the path of its HDF5 file.
 
@@ -800,7 +801,7 @@ def run(
     progress: bool = True,
     generator=None,
     simulate=None,
-    scheduler=None,
+    scheduler: Scheduler = None,
 ) -> dict[str, Path]:
     """The ``data`` step: generate (or reuse) every data set of a profile; {name: h5 path}.
 

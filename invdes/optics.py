@@ -26,6 +26,7 @@ import numpy as np
 from invdes import rcwa
 from invdes.config import OpticsConfig
 from invdes.materials import permittivity
+from invdes.parallel import Scheduler
 
 
 def wavelengths_nm(config: OpticsConfig) -> np.ndarray:
@@ -112,7 +113,8 @@ def default_n_jobs() -> int:
 
 
 def absorption(images, config: OpticsConfig | None = None, *, n_jobs: int | None = None,
-               progress: bool = False, chunk_size: int = 4, scheduler=None) -> np.ndarray:
+               progress: bool = False, chunk_size: int = 4,
+               scheduler: Scheduler = None) -> np.ndarray:
     """Band-averaged unpolarized absorption of each binary image; shape (n,), input order.
 
     ``images``: (n, h, w) or (h, w) binary (0 = absorber, 1 = inclusion). Runs ``n_jobs``

@@ -277,6 +277,11 @@ class Cluster:
                 self._local.close()
 
 
+#: What a ``scheduler=`` parameter takes: an address, a parsed one, an open Cluster, or None
+#: (the local joblib path).
+Scheduler = str | SchedulerSpec | Cluster | None
+
+
 def connect(scheduler: str | SchedulerSpec, *, timeout_s: float = CONNECT_TIMEOUT_S,
             verbose: bool = True) -> Cluster:
     """Connect to ``scheduler`` (see :func:`parse_scheduler`); a LocalCluster is started for
@@ -324,7 +329,7 @@ def connect(scheduler: str | SchedulerSpec, *, timeout_s: float = CONNECT_TIMEOU
 
 
 @contextlib.contextmanager
-def using(scheduler: str | SchedulerSpec | Cluster | None) -> Iterator[Cluster | None]:
+def using(scheduler: Scheduler) -> Iterator[Cluster | None]:
     """``with using(scheduler) as cluster:`` None stays None (joblib path), a Cluster is used
     as is (and left open), an address is connected for the block and closed after it."""
     if scheduler is None or isinstance(scheduler, Cluster):

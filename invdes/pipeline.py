@@ -28,6 +28,7 @@ import numpy as np
 
 from invdes import artifacts
 from invdes.config import DATASETS, Profile, get_profile
+from invdes.parallel import Scheduler
 
 log = logging.getLogger("invdes.pipeline")
 
@@ -94,7 +95,7 @@ def step_gan(profile: Profile, *, force: bool = False, n_jobs: int | None = None
 
 
 def step_data(profile: Profile, *, force: bool = False, n_jobs: int | None = None,
-              scheduler=None) -> None:
+              scheduler: Scheduler = None) -> None:
     from invdes import data
 
     data.run(profile, force=force, n_jobs=n_jobs, generator=generator_for(profile),
@@ -267,7 +268,7 @@ def prepare_bo_dirs(profile: Profile, *, force: bool = False, datasets=tuple(DAT
 
 def step_baselines(profile: Profile, *, force: bool = False, n_jobs: int | None = None,
                    datasets=tuple(DATASETS), targets=None,
-                   n_iterations: int | None = None, scheduler=None) -> None:
+                   n_iterations: int | None = None, scheduler: Scheduler = None) -> None:
     """Bayesian optimization for every (data set, target), in parallel processes
     (``n_iterations``: see :func:`_bo_task`); with ``scheduler`` (a Dask address or
     :class:`invdes.parallel.Cluster`) the loops run in threads here and their simulations on
@@ -379,7 +380,7 @@ def prepare_cell(profile: Profile, dataset: str, method: str, target: float, *, 
 
 def simulate_pending_cells(profile: Profile, *, n_jobs: int | None = None,
                            progress: bool = True, cells_per_batch: int = 5,
-                           scheduler=None) -> int:
+                           scheduler: Scheduler = None) -> int:
     """Simulate every stored cell that has no ``y_hat`` yet, in parallel batches of
     ``cells_per_batch`` cells; returns the number of images simulated. Needs numpy only (can
     run on another machine). ``scheduler`` (a Dask address or :class:`invdes.parallel.Cluster`):
@@ -463,7 +464,7 @@ def prepare_all_cells(profile: Profile, *, force: bool = False) -> None:
 
 
 def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None = None,
-                  scheduler=None) -> None:
+                  scheduler: Scheduler = None) -> None:
     """Table 1 (CSV per data set), best-of-N curves, Figures 2 and 3 (PNG).
 
     Three phases, each resumable: draw and store every cell's candidates
@@ -687,7 +688,7 @@ def parse_steps(text: str | None) -> tuple[str, ...]:
 
 
 def reproduce(profile: Profile | str | None = None, steps=STEPS, *, force: bool = False,
-              n_jobs: int | None = None, scheduler=None) -> dict:
+              n_jobs: int | None = None, scheduler: Scheduler = None) -> dict:
     """Run ``steps`` in order; returns and records {step: wall seconds} in
     ``<profile>/reproduce_log.json`` (appended per run).
 
