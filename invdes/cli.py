@@ -196,19 +196,28 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     import logging
 
     from invdes.artifacts import ArtifactError
+    from invdes.parallel import ClusterError, parse_scheduler, scheduler_from_env
     from invdes.study.pipeline import parse_steps, reproduce
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         steps = parse_steps(args.steps)
+        # --scheduler, else $INVDES_SCHEDULER; checked before anything runs
+        scheduler = parse_scheduler(args.scheduler if args.scheduler is not None
+                                    else scheduler_from_env())
+        if scheduler is not None:  # distributed's INFO chatter (set on import) hides ours
+            import distributed  # noqa: F401
+
+            logging.getLogger("distributed").setLevel(logging.WARNING)
         if set(steps) & {"gan", "mdn", "evaluate"}:  # data and baselines need numpy only
             import_tensorflow_quietly()
-        timings = reproduce(args.profile, steps, force=args.force, n_jobs=args.n_jobs)
+        timings = reproduce(args.profile, steps, force=args.force, n_jobs=args.n_jobs,
+                            scheduler=scheduler)
         if "evaluate" in steps:  # the book's figures of the evaluation, from its artifacts
             from invdes.book.ch07_results import write_figures
 
             write_figures(args.profile)
-    except (ValueError, ArtifactError) as exc:
+    except (ValueError, ArtifactError, ClusterError) as exc:
         raise UsageError(str(exc)) from None
     for step, sec in timings.items():
         print(f"{step:>10}: {sec:9.1f} s")
@@ -265,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="recompute even when artifacts match")
     p.add_argument("--n-jobs", type=_positive_int, default=None,
                    help="simulation processes (default: all CPUs)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run the simulations of data, baselines and evaluate on a Dask "
+                        "cluster: tcp://host:port, or local[:N] for a LocalCluster of N "
+                        "processes (default: $INVDES_SCHEDULER, else local joblib)")
     p.set_defaults(func=cmd_reproduce)
     return parser
 

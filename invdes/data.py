@@ -54,13 +54,14 @@ from invdes.artifacts import (
     write_provenance,
 )
 from invdes.config import DATASETS, TARGETS, DataConfig, Profile, get_profile, to_dict
+from invdes.microstructure import generate_images, pack_images, unpack_images
+from invdes.parallel import Scheduler
 
 log = logging.getLogger(__name__)
 
 STEP = "data"
 FORMAT_VERSION = 1
 #: Rows per call of the generator (bounds the generator's memory; does not change results).
-GENERATE_BATCH = 256
 #: Number of reference rows of x kept (bit-packed) in the npz record to check rebuilt images.
 N_REFERENCE_ROWS = 16
 #: Default for ``pixel_tolerance``: fraction of pixels per image allowed to differ when images
@@ -143,34 +144,6 @@ def draw_latents(name: str, config: DataConfig, chunk_index: int) -> np.ndarray:
     return rng.uniform(-1.0, 1.0, size=(stop - start, s * s)).astype(np.float32)
 
 
-def pack_images(x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-    """Bit-pack binary images (n, h, w) -> (packed (n, ceil(h*w/8)) uint8, (h, w)).
-
-    ``np.packbits`` over each flattened image (big-endian bit order); exact inverse:
-    :func:`unpack_images`.
-    """
-    x = np.asarray(x)
-    if x.ndim != 3:
-        raise ValueError(f"images must have shape (n, h, w); got shape {x.shape}")
-    if not np.isin(x, (0, 1)).all():
-        raise ValueError("images must be binary (values 0 and 1 only)")
-    n, h, w = x.shape
-    return np.packbits(x.reshape(n, h * w).astype(np.uint8), axis=1), (h, w)
-
-
-def unpack_images(packed: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Inverse of :func:`pack_images`: (n, nbytes) uint8 -> (n, h, w) uint8 of 0/1."""
-    packed = np.asarray(packed, dtype=np.uint8)
-    h, w = (int(v) for v in shape)
-    if packed.ndim != 2 or packed.shape[1] != (h * w + 7) // 8:
-        raise ValueError(
-            f"packed images must have shape (n, {(h * w + 7) // 8}) for images {h}x{w}; "
-            f"got {packed.shape}"
-        )
-    flat = np.unpackbits(packed, axis=1, count=h * w)
-    return flat.reshape(packed.shape[0], h, w)
-
-
 # --------------------------------------------------------------------------------------------
 # Generator and simulator adapters
 # --------------------------------------------------------------------------------------------
@@ -186,25 +159,6 @@ def _default_simulate(profile: Profile, name: str) -> Callable[..., np.ndarray]:
     from invdes.physics.optics import absorption  # lazy
 
     return functools.partial(absorption, config=profile.optics_for(name))
-
-
-def generate_images(generator, z: np.ndarray, side: int) -> np.ndarray:
-    """Images of latents ``z`` (n, s*s) with ``generator.generate``, batched: (n, side, side)
-    uint8 of 0/1. ValueError when the generator returns another shape or non-binary values."""
-    z = np.asarray(z, dtype=np.float32)
-    out = np.empty((z.shape[0], side, side), dtype=np.uint8)
-    for a in range(0, z.shape[0], GENERATE_BATCH):
-        b = min(a + GENERATE_BATCH, z.shape[0])
-        x = np.asarray(generator.generate(z[a:b]))
-        if x.shape != (b - a, side, side):
-            raise ValueError(
-                f"generator returned images of shape {x.shape}; expected {(b - a, side, side)} "
-                f"for latents of shape {z[a:b].shape}"
-            )
-        if not np.isin(x, (0, 1)).all():
-            raise ValueError("generator returned non-binary images (values other than 0 and 1)")
-        out[a:b] = x
-    return out
 
 
 def generator_hash(generator, name: str) -> str:
@@ -491,6 +445,20 @@ def _load_chunk(path: Path, expected_z: np.ndarray, fp_hash: str, side: int):
     return (z, x, y, seconds) if ok else None
 
 
+def _local_chunks(name: str, cfg: DataConfig, generator, side: int, simulate, n_jobs,
+                  pending: list[int], bar):
+    """The local path of :func:`generate_dataset`: yield ``(i, z, x, y, seconds)`` per pending
+    chunk, generated here and simulated with ``simulate``; ``bar`` advances after each chunk
+    is stored."""
+    for i in pending:
+        t0 = time.perf_counter()
+        z = draw_latents(name, cfg, i)
+        x = generate_images(generator, z, side)
+        y = _simulate_chunk(simulate, x, n_jobs, i)
+        yield i, z, x, y, time.perf_counter() - t0
+        bar.update(len(z))
+
+
 def generate_dataset(
     name: str,
     profile: Profile | str | None = None,
@@ -502,6 +470,7 @@ def generate_dataset(
     progress: bool = True,
     force: bool = False,
     resume: bool = True,
+    scheduler: Scheduler = None,
 ) -> Path:
     """Generate (or reuse) data set ``name``; return the path of its HDF5 file.
 
@@ -523,8 +492,13 @@ def generate_dataset(
     force : regenerate even when the finished data set is current. Chunks of an interrupted run
         with the same fingerprint are still resumed (they are the rows a fresh run would make);
         ``resume=False`` discards them.
+    scheduler : a Dask scheduler address or :class:`invdes.parallel.Cluster`: the chunks are
+        simulated there (:func:`invdes.cluster_sweeps.simulate_data_chunks`) and written here,
+        the same files as without it; ``simulate`` must then be None. Default: local joblib.
     """
     name = check_name(name)
+    if scheduler is not None and simulate is not None:
+        raise ValueError("pass either simulate= or scheduler=, not both")
     profile = _resolve_profile(profile)
     cfg = profile.data
     bounds = chunk_bounds(cfg.n_samples, cfg.chunk_size)
@@ -599,20 +573,21 @@ def generate_dataset(
 
     with tqdm(total=cfg.n_samples, initial=done_rows, unit="row", desc=f"{name} ({profile.name})",
               disable=not progress, dynamic_ncols=True) as bar:
-        for i, (a, b) in enumerate(bounds):
-            if i in chunks:
-                continue
-            t0 = time.perf_counter()
-            z = draw_latents(name, cfg, i)
-            x = generate_images(generator, z, side)
-            y = _simulate_chunk(simulate, x, n_jobs, i)
-            seconds = time.perf_counter() - t0
+        pending = [i for i in range(len(bounds)) if i not in chunks]
+        if scheduler is None:
+            produced = _local_chunks(name, cfg, generator, side, simulate, n_jobs, pending, bar)
+        else:  # --- cluster hook: workers simulate (invdes.cluster_sweeps), this process writes
+            from invdes.cluster_sweeps import simulate_data_chunks
+
+            produced = simulate_data_chunks(
+                scheduler, name, profile, generator,
+                {i: draw_latents(name, cfg, i) for i in pending}, bar=bar)
+        for i, z, x, y, seconds in produced:
             packed, _ = pack_images(x)
             _save_npz_atomic(part / f"chunk_{i:05d}.npz", z=z, x_packed=packed, y=y,
                              chunk_index=np.int64(i), seconds=np.float64(seconds),
                              fingerprint_hash=np.array(fp_hash))
             chunks[i] = (z, x, y, seconds)
-            bar.update(b - a)
 
     z = np.concatenate([chunks[i][0] for i in range(len(bounds))])
     x = np.concatenate([chunks[i][1] for i in range(len(bounds))])
@@ -785,19 +760,27 @@ def run(
     progress: bool = True,
     generator=None,
     simulate=None,
+    scheduler: Scheduler = None,
 ) -> dict[str, Path]:
     """The ``data`` step: generate (or reuse) every data set of a profile; {name: h5 path}.
+
+    ``scheduler`` (address or :class:`invdes.parallel.Cluster`): simulate on that Dask cluster
+    (see :func:`generate_dataset`); connected once for all data sets.
 
     Also writes ``provenance.json`` in the step folder (configs, and per data set its
     generator hash, content hash and generation time), for the step-level bookkeeping.
     """
     profile = _resolve_profile(profile)
     generator = generator if generator is not None else _default_generator(profile)
-    paths = {
-        n: generate_dataset(n, profile, generator=generator, simulate=simulate, n_jobs=n_jobs,
-                            progress=progress, force=force)
-        for n in names
-    }
+    from invdes.parallel import using  # cluster hook: one connection for every data set
+
+    with using(scheduler) as cluster:
+        paths = {
+            n: generate_dataset(n, profile, generator=generator, simulate=simulate,
+                                n_jobs=n_jobs, progress=progress, force=force,
+                                scheduler=cluster)
+            for n in names
+        }
     records = {n: _read_record(record_path(p), profile.name)["meta"] for n, p in paths.items()}
     write_provenance(
         artifact_dir(profile.name, STEP),
@@ -884,7 +867,7 @@ def plot_dataset_overview(datasets: Mapping[str, Dataset], targets=TARGETS, *, b
 
 __all__ = [
     "Dataset", "chunk_bounds", "check_name", "dataset_path", "dataset_summary", "draw_latents",
-    "fingerprint", "generate_dataset", "generate_images", "generator_hash", "image_side",
-    "is_current", "latent_side", "load_dataset", "pack_images", "partial_dir",
-    "plot_dataset_overview", "record_path", "run", "unpack_images",
+    "fingerprint", "generate_dataset", "generator_hash", "image_side",
+    "is_current", "latent_side", "load_dataset", "partial_dir",
+    "plot_dataset_overview", "record_path", "run",
 ]

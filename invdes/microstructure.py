@@ -163,3 +163,56 @@ def mean_chord_length(images: np.ndarray, phase: int = 1) -> float:
     """Mean chord length (px) of ``phase``."""
     chords = chord_lengths(images, phase)
     return float(chords.mean()) if chords.size else 0.0
+
+
+# ---------------------------------------------------------------------------- binary images
+
+#: Latents per call of ``generator.generate`` in :func:`generate_images`.
+GENERATE_BATCH = 256
+
+
+def pack_images(x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """Bit-pack binary images (n, h, w) -> (packed (n, ceil(h*w/8)) uint8, (h, w)).
+
+    ``np.packbits`` over each flattened image (big-endian bit order); exact inverse:
+    :func:`unpack_images`.
+    """
+    x = np.asarray(x)
+    if x.ndim != 3:
+        raise ValueError(f"images must have shape (n, h, w); got shape {x.shape}")
+    if not np.isin(x, (0, 1)).all():
+        raise ValueError("images must be binary (values 0 and 1 only)")
+    n, h, w = x.shape
+    return np.packbits(x.reshape(n, h * w).astype(np.uint8), axis=1), (h, w)
+
+
+def unpack_images(packed: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Inverse of :func:`pack_images`: (n, nbytes) uint8 -> (n, h, w) uint8 of 0/1."""
+    packed = np.asarray(packed, dtype=np.uint8)
+    h, w = (int(v) for v in shape)
+    if packed.ndim != 2 or packed.shape[1] != (h * w + 7) // 8:
+        raise ValueError(
+            f"packed images must have shape (n, {(h * w + 7) // 8}) for images {h}x{w}; "
+            f"got {packed.shape}"
+        )
+    flat = np.unpackbits(packed, axis=1, count=h * w)
+    return flat.reshape(packed.shape[0], h, w)
+
+
+def generate_images(generator, z: np.ndarray, side: int) -> np.ndarray:
+    """Images of latents ``z`` (n, s*s) with ``generator.generate``, batched: (n, side, side)
+    uint8 of 0/1. ValueError when the generator returns another shape or non-binary values."""
+    z = np.asarray(z, dtype=np.float32)
+    out = np.empty((z.shape[0], side, side), dtype=np.uint8)
+    for a in range(0, z.shape[0], GENERATE_BATCH):
+        b = min(a + GENERATE_BATCH, z.shape[0])
+        x = np.asarray(generator.generate(z[a:b]))
+        if x.shape != (b - a, side, side):
+            raise ValueError(
+                f"generator returned images of shape {x.shape}; expected {(b - a, side, side)} "
+                f"for latents of shape {z[a:b].shape}"
+            )
+        if not np.isin(x, (0, 1)).all():
+            raise ValueError("generator returned non-binary images (values other than 0 and 1)")
+        out[a:b] = x
+    return out

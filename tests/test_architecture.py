@@ -17,11 +17,12 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / "invdes"
 
 #: The layers, bottom first; a module may import its own layer and the ones below.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("invdes", "invdes.config", "invdes.artifacts", "invdes.checks")),
+    ("foundation", ("invdes", "invdes.config", "invdes.artifacts", "invdes.checks",
+                    "invdes.parallel")),
     ("microstructures", ("invdes.microstructure",)),
     ("physics", ("invdes.physics", "invdes.rcwa")),
     ("generative model", ("invdes.gan",)),
-    ("data sets", ("invdes.data",)),
+    ("data sets", ("invdes.data", "invdes.cluster_tasks", "invdes.cluster_sweeps")),
     ("inverse models", ("invdes.inverse",)),
     ("study", ("invdes.study",)),
     ("product and book", ("invdes.design", "invdes.cli", "invdes.book")),

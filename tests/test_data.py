@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from invdes import data as D
+from invdes import microstructure
 from invdes.artifacts import ArtifactError
 from invdes.config import DataConfig, get_profile
 
@@ -103,12 +104,12 @@ def test_unknown_name_lists_allowed():
 @pytest.mark.parametrize("shape", [(3, 5, 7), (2, 64, 64), (1, 96, 96), (4, 1, 9)])
 def test_pack_roundtrip_exact(shape):
     x = np.random.default_rng(1).integers(0, 2, size=shape, dtype=np.uint8)
-    packed, hw = D.pack_images(x)
+    packed, hw = microstructure.pack_images(x)
     assert packed.dtype == np.uint8 and packed.shape == (shape[0], -(-shape[1] * shape[2] // 8))
-    back = D.unpack_images(packed, hw)
+    back = microstructure.unpack_images(packed, hw)
     assert back.dtype == np.uint8 and np.array_equal(back, x)
     with pytest.raises(ValueError, match="binary"):
-        D.pack_images(x * 2)
+        microstructure.pack_images(x * 2)
 
 
 def test_draw_latents_deterministic_and_distinct():

@@ -16,8 +16,10 @@ from invdes.study.evaluate import (
     best_of_n_curve,
     bo_table1_row,
     diversity,
+    draw_columns,
     evaluate_candidates,
     format_percent,
+    mean_interval,
     nearest_distances,
     paper_table1_rows,
     plot_best_of_n,
@@ -187,3 +189,31 @@ def test_figures_have_one_panel_per_dataset_and_target():
     assert len(fig.axes) == 6
     fig2 = plot_best_of_n({"a": best_of_n_curve(hist["rep_history"])})
     assert len(fig2.axes) == 1
+
+
+# ---------------------------------------------------------------------------- error bars
+
+
+def test_mean_interval_is_the_student_t_interval():
+    m, lo, hi = mean_interval([1.0, 2.0, 3.0, 4.0])
+    # t(0.975, 3) = 3.182446; sd = 1.290994; half width = t sd / 2
+    assert m == 2.5 and hi - m == pytest.approx(3.182446 * 1.290994 / 2, rel=1e-5)
+    assert m - lo == pytest.approx(hi - m)
+    assert mean_interval([2.0]) == (2.0, 2.0, 2.0)
+    wide = mean_interval([1.0, 2.0, 3.0, 4.0], confidence=0.99)
+    assert wide[1] < lo and wide[2] > hi
+    with pytest.raises(ValueError, match="finite"):
+        mean_interval([1.0, np.nan])
+
+
+def test_draw_columns_summarize_each_draws_mean_and_minimum():
+    target = 0.5
+    draws = [np.array([0.5, 0.55]), np.array([0.45, 0.6]), np.array([0.5, 0.5])]
+    cols = draw_columns(draws, target)
+    assert cols["draws"] == 3
+    means = [5.0, 15.0, 0.0]  # percent
+    assert cols["mean_rep_pct_mean"] == pytest.approx(np.mean(means))
+    assert cols["min_rep_pct_mean"] == pytest.approx(np.mean([0.0, 10.0, 0.0]))
+    assert cols["mean_rep_pct_lo"] < cols["mean_rep_pct_mean"] < cols["mean_rep_pct_hi"]
+    assert set(cols) == {"draws"} | {f"{k}_{s}" for k in ("mean_rep_pct", "min_rep_pct")
+                                     for s in ("mean", "lo", "hi")}

@@ -66,6 +66,21 @@ def test_reproduce_writes_table1_and_figures(smoke_root):
             SMOKE.evaluation.targets)
         for r in rows:
             assert float(r["min_rep_pct"]) >= 0 and np.isfinite(float(r["min_rep_pct"]))
+            if r["method"] in pipeline.DRAW_METHODS:  # error bars over independent draws
+                assert int(r["draws"]) == SMOKE.evaluation.n_draws >= 2
+                for key in ("mean_rep_pct", "min_rep_pct"):
+                    lo, m, hi = (float(r[f"{key}_{s}"]) for s in ("lo", "mean", "hi"))
+                    assert lo <= m <= hi and lo < hi
+            else:
+                assert r["draws"] == "" and r["mean_rep_pct_lo"] == ""
+        draws = list(csv.DictReader(open(out / f"draws_{name}.csv")))
+        assert len(draws) == (len(pipeline.DRAW_METHODS) * len(SMOKE.evaluation.targets)
+                              * SMOKE.evaluation.n_draws)
+        first = [d for d in draws if d["draw"] == "0"]
+        by_cell = {(r["method"], float(r["target"])): float(r["mean_rep_pct"]) for r in rows}
+        for d in first:  # draw 0 is the single draw of the paper's columns
+            assert float(d["mean_rep_pct"]) == pytest.approx(
+                by_cell[(d["method"], float(d["target"]))])
     written = write_figures("smoke")  # what `invdes reproduce` does after the evaluate step
     assert sorted(p.name for p in written) == ["best_of_n.png", "figure2.png", "figure3.png"]
     for fig in written:

@@ -117,7 +117,8 @@ def absorption(images, config: OpticsConfig | None = None, *, n_jobs: int | None
 
     ``images``: (n, h, w) or (h, w) binary (0 = absorber, 1 = inclusion). Runs ``n_jobs``
     processes (default :func:`default_n_jobs`) with one BLAS thread each; ``progress`` shows a
-    progress bar.
+    progress bar. The same numbers on a Dask cluster:
+    :func:`invdes.cluster_sweeps.absorption_on_cluster`.
     """
     config = config or OpticsConfig()
     imgs = check_binary_images(images)

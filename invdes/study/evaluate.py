@@ -47,7 +47,17 @@ METHOD_LABELS: dict[str, str] = {
 TABLE1_COLUMNS: tuple[str, ...] = (
     "dataset", "method", "target", "min_rep_pct", "mean_rep_pct", "std_rep_pct",
     "generation_s", "simulation_s", "diversity", "novelty", "n",
+    "draws", "mean_rep_pct_mean", "mean_rep_pct_lo", "mean_rep_pct_hi",
+    "min_rep_pct_mean", "min_rep_pct_lo", "min_rep_pct_hi",
 )
+#: Columns of the error bars over independent draws (:func:`draw_columns`); empty for the
+#: deterministic look-up, for BO and for the paper's rows.
+DRAW_COLUMNS: tuple[str, ...] = TABLE1_COLUMNS[11:]
+#: Columns of ``draws_<dataset>.csv``: one row per draw of a (method, target).
+DRAWS_CSV_COLUMNS: tuple[str, ...] = ("dataset", "method", "target", "draw", "mean_rep_pct",
+                                      "min_rep_pct")
+#: Confidence level of the intervals over draws.
+DRAW_CONFIDENCE = 0.95
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,7 +142,7 @@ def paper_table1_rows() -> list[dict]:
                     "std_rep_pct": None if is_bo else v["std_rep_pct"],
                     "generation_s": v["time_h"] * 3600.0 if is_bo else v["time_s"],
                     "simulation_s": None, "diversity": None, "novelty": None,
-                    "n": 1 if is_bo else PAPER_N_CANDIDATES,
+                    "n": 1 if is_bo else PAPER_N_CANDIDATES, **dict.fromkeys(DRAW_COLUMNS),
                 })
     return rows
 
@@ -335,7 +345,56 @@ def table1_row(dataset: str, method: str, evaluation: Mapping[str, Any],
         "generation_s": None if generation_s is None else float(generation_s),
         "simulation_s": evaluation.get("simulation_s"), "diversity": evaluation.get("diversity"),
         "novelty": evaluation.get("novelty"), "n": int(evaluation["n"]),
+        **dict.fromkeys(DRAW_COLUMNS),
     }
+
+
+def mean_interval(values, confidence: float = DRAW_CONFIDENCE) -> tuple[float, float, float]:
+    """(mean, lo, hi): the mean of ``values`` (one per independent draw) and its Student-t
+    confidence interval; lo = hi = mean for a single value."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1 or v.size < 1 or not np.all(np.isfinite(v)):
+        raise ValueError(f"values must be a non-empty 1-D array of finite numbers; got {v}")
+    mean = float(v.mean())
+    if v.size == 1:
+        return mean, mean, mean
+    half = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+    return mean, mean - half, mean + half
+
+
+def draw_columns(y_hats, target: float) -> dict:
+    """The error-bar columns of a Table 1 row from the simulated absorptions of R independent
+    draws (a list of R arrays of n candidates): ``draws`` = R, and for the per-draw mean and
+    minimum REP (percent) their mean over draws and 95 % interval (:func:`mean_interval`)."""
+    means = [100.0 * float(np.mean(rep(y, target))) for y in y_hats]
+    mins = [100.0 * float(np.min(rep(y, target))) for y in y_hats]
+    out: dict[str, Any] = {"draws": len(y_hats)}
+    for key, values in (("mean_rep_pct", means), ("min_rep_pct", mins)):
+        m, lo, hi = mean_interval(values)
+        out.update({f"{key}_mean": m, f"{key}_lo": lo, f"{key}_hi": hi})
+    return out
+
+
+def draw_rows(dataset: str, method: str, target: float, y_hats) -> list[dict]:
+    """One row per draw (columns :data:`DRAWS_CSV_COLUMNS`), for comparisons across methods."""
+    return [{"dataset": dataset, "method": method, "target": float(target), "draw": r,
+             "mean_rep_pct": 100.0 * float(np.mean(rep(y, target))),
+             "min_rep_pct": 100.0 * float(np.min(rep(y, target)))} for r, y in enumerate(y_hats)]
+
+
+def write_draws_csv(rows: Iterable[Mapping[str, Any]], path) -> Path:
+    """Write the per-draw rows of :func:`draw_rows` to ``path`` atomically."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(DRAWS_CSV_COLUMNS)
+    for row in rows:
+        w.writerow([_csv_value(row[c]) for c in DRAWS_CSV_COLUMNS])
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(buf.getvalue())
+    return path
 
 
 def table1_rows(dataset: str, method: str, evaluations: Mapping[float, Mapping[str, Any]],
@@ -356,7 +415,7 @@ def bo_table1_row(dataset: str, result) -> dict:
         "dataset": dataset, "method": "bo", "target": float(result.target),
         "min_rep_pct": _pct(result.rep_best), "mean_rep_pct": None, "std_rep_pct": None,
         "generation_s": float(result.wall_time_s), "simulation_s": float(result.simulation_s),
-        "diversity": None, "novelty": None, "n": 1,
+        "diversity": None, "novelty": None, "n": 1, **dict.fromkeys(DRAW_COLUMNS),
     }
 
 
@@ -402,7 +461,7 @@ def read_table1_csv(path) -> list[dict]:
                 elif v == "":
                     row[c] = None
                 else:
-                    row[c] = int(v) if c == "n" else float(v)
+                    row[c] = int(float(v)) if c in ("n", "draws") else float(v)
             rows.append(row)
     return rows
 

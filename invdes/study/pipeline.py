@@ -30,15 +30,21 @@ import numpy as np
 
 from invdes import artifacts
 from invdes.config import DATASETS, Profile, get_profile, to_dict
+from invdes.parallel import Scheduler
 
 log = logging.getLogger("invdes.study.pipeline")
 
-STEPS = ("gan", "data", "mdn", "baselines", "evaluate")
+STEPS = ("gan", "data", "mdn", "direct-mdn", "baselines", "evaluate")
 MDN_METHODS = ("gan-mdn", "pca-mdn", "direct-mdn")
 NULL_METHODS = ("random-latent", "lookup")
 METHODS = MDN_METHODS + NULL_METHODS
 #: Methods whose best-of-N curve is computed from a pool of ``best_of_n_max`` candidates.
 POOL_METHODS = ("gan-mdn", "pca-mdn")
+#: Sampling methods drawn ``n_draws`` times for Table 1's error bars (the look-up is
+#: deterministic, BO has its own seeds).
+DRAW_METHODS = ("gan-mdn", "pca-mdn", "direct-mdn", "random-latent")
+#: Seed offset between two draws of one cell (far from the pool's offset of 7).
+DRAW_SEED_STRIDE = 100_003
 
 
 def _profile(profile: Profile | str | None) -> Profile:
@@ -54,12 +60,12 @@ def upstream_configs(profile: Profile, step: str) -> dict:
     """The configs a step's artifact depends on (its own and everything upstream); from the
     models on, also the trained generator's weights hash (a retrained GAN invalidates them)."""
     configs = {"microstructure": profile.microstructure, "gan": profile.gan}
-    if step in ("mdn", "baselines", "evaluate"):
+    if step in ("mdn", "direct-mdn", "baselines", "evaluate"):
         configs["generator_weights"] = _generator_weights_hash(profile)
-    if step in ("data", "mdn", "baselines", "evaluate"):
+    if step in ("data", "mdn", "direct-mdn", "baselines", "evaluate"):
         configs.update(optics={n: to_dict(c) for n, c in profile.optics_by_dataset().items()},
                        data=profile.data)
-    if step in ("mdn", "evaluate"):
+    if step in ("mdn", "direct-mdn", "evaluate"):
         configs["mdn"] = profile.mdn
     if step in ("baselines", "evaluate"):
         configs["bo"] = profile.bo
@@ -98,10 +104,12 @@ def step_gan(profile: Profile, *, force: bool = False, n_jobs: int | None = None
     train_gan(profile, force=force)
 
 
-def step_data(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
+def step_data(profile: Profile, *, force: bool = False, n_jobs: int | None = None,
+              scheduler: Scheduler = None) -> None:
     from invdes import data
 
-    data.run(profile, force=force, n_jobs=n_jobs, generator=generator_for(profile))
+    data.run(profile, force=force, n_jobs=n_jobs, generator=generator_for(profile),
+             scheduler=scheduler)
 
 
 # ----------------------------------------------------------------------------- models
@@ -110,7 +118,7 @@ MODEL_FILES = {"gan-mdn": "gan-mdn", "pca-mdn": "pca-mdn", "direct-mdn": "direct
 #: What a current models folder must hold. The direct MDN's weights (tens to hundreds of MB at
 #: paper scale) are not committed; its summary (size, epochs, leading components) is.
 DIRECT_SUMMARY = "direct-mdn-summary.npz"
-REQUIRED_MODEL_FILES = ("gan-mdn", "pca-mdn", DIRECT_SUMMARY)
+REQUIRED_MODEL_FILES = ("gan-mdn", "pca-mdn")
 
 
 def models_dir(profile_name: str, dataset: str) -> Path:
@@ -118,15 +126,22 @@ def models_dir(profile_name: str, dataset: str) -> Path:
 
 
 def direct_mdn_config(profile: Profile):
-    """The direct MDN (y -> every pixel) has K (1 + 2 h w) outputs (737k for Data-I), so an
-    epoch costs about a thousand times the GAN-MDN's; its epochs are capped."""
-    return replace(profile.mdn, max_epochs=min(profile.mdn.max_epochs,
-                                               profile.evaluation.direct_mdn_max_epochs))
+    """The direct MDN's training settings: the paper's MDN, early stopping included (patience
+    ``profile.mdn.patience`` on the validation loss; no cap below ``max_epochs``)."""
+    return profile.mdn
+
+
+def _training_record(model) -> dict:
+    """Epochs run, the best epoch and why training stopped, of a fitted :class:`MDN`."""
+    return {"epochs": int(model.n_epochs_), "best_epoch": int(model.best_epoch_) + 1,
+            "stop_reason": str(model.stop_reason_)}
 
 
 def step_mdn(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
+    """The GAN-MDN and the PCA-MDN of each data set (minutes); the direct MDN, whose epochs
+    cost about a thousand times more, is the step ``direct-mdn``."""
     from invdes.data import load_dataset
-    from invdes.inverse.baselines import PCAMDN, DirectMDN
+    from invdes.inverse.baselines import PCAMDN
     from invdes.inverse.mdn import MDN
 
     configs = upstream_configs(profile, "mdn")
@@ -136,23 +151,66 @@ def step_mdn(profile: Profile, *, force: bool = False, n_jobs: int | None = None
             log.info("mdn: %s models are current, reused", name)
             continue
         ds = load_dataset(name, profile, verify=0)
-        timings = {}
+        timings, records = {}, {}
         with artifacts.Timer() as t:
-            MDN.from_config(profile.mdn).fit(ds.y, ds.z).save(out / MODEL_FILES["gan-mdn"])
-        timings["gan-mdn"] = t.seconds
+            gan_mdn = MDN.from_config(profile.mdn).fit(ds.y, ds.z)
+            gan_mdn.save(out / MODEL_FILES["gan-mdn"])
+        timings["gan-mdn"], records["gan-mdn"] = t.seconds, _training_record(gan_mdn)
         with artifacts.Timer() as t:
-            PCAMDN(side * side, profile.mdn).fit(ds.x, ds.y).save(out / MODEL_FILES["pca-mdn"])
-        timings["pca-mdn"] = t.seconds
+            pca = PCAMDN(side * side, profile.mdn).fit(ds.x, ds.y)
+            pca.save(out / MODEL_FILES["pca-mdn"])
+        timings["pca-mdn"], records["pca-mdn"] = t.seconds, _training_record(pca.mdn_)
+        stale_direct = out / DIRECT_SUMMARY  # trained on other data: the direct-mdn step redoes it
+        stale_direct.unlink(missing_ok=True)
+        artifacts.write_provenance(out, artifacts.provenance(
+            configs, seed=profile.mdn.seed, wall_time_s=sum(timings.values()),
+            training_s=timings, training=records,
+            epochs={m: r["epochs"] for m, r in records.items()}, n_train=len(ds),
+            y_range=[float(ds.y.min()), float(ds.y.max())]))
+        log.info("mdn: %s models trained in %.1f s", name, sum(timings.values()))
+
+
+def direct_mdn_current(profile: Profile, dataset: str) -> bool:
+    """Whether the direct MDN of ``dataset`` was trained on the current models' data."""
+    out = models_dir(profile.name, dataset)
+    prov = artifacts.read_provenance(out) or {}
+    return (artifacts.is_current(out, upstream_configs(profile, "mdn"),
+                                 required=REQUIRED_MODEL_FILES + (DIRECT_SUMMARY,))
+            and "direct-mdn" in prov.get("epochs", {}))
+
+
+def step_direct_mdn(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
+    """The direct MDN (y -> every pixel) of each data set, trained until the validation loss
+    stops improving (the paper's early stopping); hours at paper scale on 2 cores, so a step of
+    its own, to run in the background. Its weights (tens to hundreds of MB) stay local; the
+    committed record is its summary and, in the models' provenance, ``epochs["direct-mdn"]``
+    and the reason training stopped."""
+    from invdes.data import load_dataset
+    from invdes.inverse.baselines import DirectMDN
+
+    for name in DATASETS:
+        out = models_dir(profile.name, name)
+        if not artifacts.is_current(out, upstream_configs(profile, "mdn"),
+                                    required=REQUIRED_MODEL_FILES):
+            raise artifacts.ArtifactError(
+                f"the direct MDN of {name} needs the current models of the mdn step first: "
+                f"{artifacts.rebuild_command(profile.name, 'mdn')}")
+        if not force and direct_mdn_current(profile, name):
+            log.info("direct-mdn: %s is current, reused", name)
+            continue
+        ds = load_dataset(name, profile, verify=0)
         with artifacts.Timer() as t:
             direct = DirectMDN(direct_mdn_config(profile)).fit(ds.x, ds.y)
             direct.save(out / MODEL_FILES["direct-mdn"])
-        timings["direct-mdn"] = t.seconds
         write_direct_summary(profile, name, direct)
-        artifacts.write_provenance(out, artifacts.provenance(
-            configs, seed=profile.mdn.seed, wall_time_s=sum(timings.values()),
-            training_s=timings, n_train=len(ds),
-            y_range=[float(ds.y.min()), float(ds.y.max())]))
-        log.info("mdn: %s models trained in %.1f s", name, sum(timings.values()))
+        prov = artifacts.read_provenance(out) or {}
+        for key, value in (("training_s", t.seconds), ("training", _training_record(direct.mdn_)),
+                           ("epochs", int(direct.mdn_.n_epochs_))):
+            prov.setdefault(key, {})["direct-mdn"] = value
+        prov["wall_time_s"] = float(sum(prov["training_s"].values()))
+        artifacts.write_provenance(out, prov)
+        log.info("direct-mdn: %s trained in %.1f s (%d epochs: %s)", name, t.seconds,
+                 direct.mdn_.n_epochs_, direct.mdn_.stop_reason_)
 
 
 def write_direct_summary(profile: Profile, dataset: str, direct, n_top: int = 3) -> Path:
@@ -270,9 +328,11 @@ def prepare_bo_dirs(profile: Profile, *, force: bool = False, datasets=tuple(DAT
 
 def step_baselines(profile: Profile, *, force: bool = False, n_jobs: int | None = None,
                    datasets=tuple(DATASETS), targets=None,
-                   n_iterations: int | None = None) -> None:
+                   n_iterations: int | None = None, scheduler: Scheduler = None) -> None:
     """Bayesian optimization for every (data set, target), in parallel processes
-    (``n_iterations``: see :func:`_bo_task`)."""
+    (``n_iterations``: see :func:`_bo_task`); with ``scheduler`` (a Dask address or
+    :class:`invdes.parallel.Cluster`) the loops run in threads here and their simulations on
+    the cluster (:func:`invdes.cluster_sweeps.run_bo_targets`), writing the same records."""
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
@@ -281,10 +341,16 @@ def step_baselines(profile: Profile, *, force: bool = False, n_jobs: int | None 
     targets = profile.evaluation.targets if targets is None else targets
     prepare_bo_dirs(profile, force=force, datasets=datasets)
     tasks = [(name, t) for name in datasets for t in targets]
-    n_jobs = min(len(tasks), default_n_jobs() if n_jobs is None else n_jobs)
-    results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-        delayed(_bo_task)(profile.name, name, t, n_iterations, str(artifacts.artifact_root()))
-        for name, t in tasks)
+    if scheduler is not None:  # --- cluster hook: loops on this client, simulations on Dask
+        from invdes.study.cluster_bo import run_bo_targets
+
+        results = run_bo_targets(scheduler, profile, tasks, bo_state_path,
+                                 n_iterations=n_iterations)
+    else:
+        n_jobs = min(len(tasks), default_n_jobs() if n_jobs is None else n_jobs)
+        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(_bo_task)(profile.name, name, t, n_iterations,
+                              str(artifacts.artifact_root())) for name, t in tasks)
     for res in tqdm(results, total=len(tasks), desc="BO runs", unit="run"):
         log.info("BO %s target %.2f: best REP %.3f %% in %.0f s", res["dataset"], res["target"],
                  100 * res["rep_best"], res["wall_time_s"])
@@ -311,6 +377,19 @@ def evaluate_dir(profile_name: str) -> Path:
 
 def _cell_path(profile_name: str, dataset: str, method: str, target: float) -> Path:
     return evaluate_dir(profile_name) / "cells" / f"{dataset}_{method}_{target:.2f}.npz"
+
+
+def draw_path(profile_name: str, dataset: str, method: str, target: float, draw: int) -> Path:
+    """Cell file of draw ``draw`` >= 1 (draw 0 is the main cell of :func:`load_cell`)."""
+    return (evaluate_dir(profile_name) / "cells"
+            / f"{dataset}_{method}_{target:.2f}_draw{draw:02d}.npz")
+
+
+def cell_seed(profile: Profile, dataset: str, target: float, draw: int = 0) -> int:
+    """The sampling seed of a cell: one per (data set, target, draw)."""
+    ev = profile.evaluation
+    return (ev.seed + 1000 * list(DATASETS).index(dataset) + int(round(100 * target))
+            + DRAW_SEED_STRIDE * draw)
 
 
 def cell_dataset(path: Path) -> str:
@@ -379,7 +458,7 @@ def prepare_cell(profile: Profile, dataset: str, method: str, target: float, *, 
     ev = profile.evaluation
     if method in MDN_METHODS and method not in models:  # the direct MDN's weights may be absent
         models.update(load_models(profile, dataset, (method,)))  # (a clear error if so)
-    seed = ev.seed + 1000 * list(DATASETS).index(dataset) + int(round(100 * target))
+    seed = cell_seed(profile, dataset, target)
     images, z, gen_s = candidates(method, models, ds, target, ev.n_candidates, seed, generator)
     if method in POOL_METHODS and ev.best_of_n_max > ev.n_candidates:
         more, z_more, _ = candidates(method, models, ds, target,
@@ -393,13 +472,39 @@ def prepare_cell(profile: Profile, dataset: str, method: str, target: float, *, 
     return path
 
 
+def prepare_draw(profile: Profile, dataset: str, method: str, target: float, draw: int, *,
+                 models, ds, generator) -> Path:
+    """Draw ``draw`` >= 1 of a cell: ``n_candidates`` more candidates with their own seed,
+    stored like a cell (kept when already there)."""
+    path = draw_path(profile.name, dataset, method, target, draw)
+    if path.exists() and _read_cell(path) is not None:
+        return path
+    images, z, gen_s = candidates(method, models, ds, target, profile.evaluation.n_candidates,
+                                  cell_seed(profile, dataset, target, draw), generator)
+    cell = {"images": images, "generation_s": np.float64(gen_s)}
+    if z is not None:
+        cell["z"] = np.asarray(z, np.float32)
+    _write_cell(path, cell)
+    return path
+
+
+def evaluated_methods(profile: Profile, dataset: str) -> tuple[str, ...]:
+    """The methods of Table 1 for ``dataset``: all of :data:`METHODS`, less the direct MDN
+    while its (uncommitted) weights are absent and its cells were never drawn."""
+    direct = models_dir(profile.name, dataset) / MODEL_FILES["direct-mdn"]
+    first = _cell_path(profile.name, dataset, "direct-mdn", profile.evaluation.targets[0])
+    if direct.exists() or first.exists():
+        return METHODS
+    return tuple(m for m in METHODS if m != "direct-mdn")
+
+
 def simulate_pending_cells(profile: Profile, *, n_jobs: int | None = None,
-                           progress: bool = True, cells_per_batch: int = 5) -> int:
+                           progress: bool = True, cells_per_batch: int = 5,
+                           scheduler: Scheduler = None) -> int:
     """Simulate every stored cell that has no ``y_hat`` yet, in parallel batches of
     ``cells_per_batch`` cells; returns the number of images simulated. Needs numpy only (can
-    run on another machine)."""
-    from invdes.physics.optics import absorption, default_n_jobs
-
+    run on another machine). ``scheduler`` (a Dask address or :class:`invdes.parallel.Cluster`):
+    each batch is simulated on that cluster; the cells are written here."""
     folder = evaluate_dir(profile.name) / "cells"
     pending = []
     for path in sorted(folder.glob("*.npz")):
@@ -408,7 +513,22 @@ def simulate_pending_cells(profile: Profile, *, n_jobs: int | None = None,
             pending.append((path, cell))
     if not pending:
         return 0
+    from invdes.parallel import using  # cluster hook: one connection for every batch
+
+    with using(scheduler) as cluster:
+        return _simulate_cells(profile, pending, n_jobs, progress, cells_per_batch, cluster)
+
+
+def _simulate_cells(profile: Profile, pending: list, n_jobs: int | None, progress: bool,
+                    cells_per_batch: int, cluster) -> int:
+    from invdes.cluster_sweeps import absorption_on_cluster
+    from invdes.physics.optics import absorption, default_n_jobs
+
     n_jobs = default_n_jobs() if n_jobs is None else n_jobs
+    machine = artifacts.machine()
+    if cluster is not None:  # the record names where and how wide the batch ran
+        n_jobs = cluster.n_workers
+        machine = {"dask_scheduler": cluster.address, "n_workers": n_jobs}
     batches = []  # parallel batches of one data set (each has its own stack), each written
     for name in DATASETS:  # when done, so an interruption loses one batch at most
         same = [(p, c) for p, c in pending if cell_dataset(p) == name]
@@ -417,8 +537,12 @@ def simulate_pending_cells(profile: Profile, *, n_jobs: int | None = None,
     for name, group in batches:
         images = np.concatenate([c["images"] for _, c in group])
         t0 = time.perf_counter()
-        y = absorption(images, profile.optics_for(name), n_jobs=n_jobs, progress=progress,
-                       chunk_size=8)
+        if cluster is None:
+            y = absorption(images, profile.optics_for(name), n_jobs=n_jobs, progress=progress,
+                           chunk_size=8)
+        else:
+            y = absorption_on_cluster(cluster, images, profile.optics_for(name),
+                                      progress=progress, chunk_size=8)
         seconds_per_image = (time.perf_counter() - t0) / len(images)
         start = 0
         for path, cell in group:
@@ -429,7 +553,7 @@ def simulate_pending_cells(profile: Profile, *, n_jobs: int | None = None,
             cell["simulation_s"] = np.float64(seconds_per_image
                                               * profile.evaluation.n_candidates)
             cell["simulation_n_jobs"] = np.int64(n_jobs)
-            cell["simulation_machine"] = np.array(json.dumps(artifacts.machine()))
+            cell["simulation_machine"] = np.array(json.dumps(machine))
             _write_cell(path, cell)
             start += n
     return sum(len(c["images"]) for _, c in pending)
@@ -458,13 +582,23 @@ def prepare_all_cells(profile: Profile, *, force: bool = False) -> None:
     for name in DATASETS:
         ds = load_dataset(name, profile, verify=0)
         models = load_models(profile, name)
-        cells = [(m, t) for m in METHODS for t in ev.targets]
+        methods = evaluated_methods(profile, name)
+        if "direct-mdn" not in methods:
+            log.warning("evaluate: no direct MDN for %s (train it with the step direct-mdn); "
+                        "its Table 1 rows are left out", name)
+        cells = [(m, t) for m in methods for t in ev.targets]
         for method, target in tqdm(cells, desc=f"candidates {name}", unit="cell"):
             prepare_cell(profile, name, method, target, models=models, ds=ds,
                          generator=generator)
+        draws = [(m, t, r) for m in DRAW_METHODS if m in methods for t in ev.targets
+                 for r in range(1, ev.n_draws)]
+        for method, target, r in tqdm(draws, desc=f"draws {name}", unit="cell"):
+            prepare_draw(profile, name, method, target, r, models=models, ds=ds,
+                         generator=generator)
 
 
-def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
+def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None = None,
+                  scheduler: Scheduler = None) -> None:
     """Table 1 (CSV per data set) and the best-of-N curves.
 
     Three phases, each resumable: draw and store every cell's candidates
@@ -481,14 +615,14 @@ def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None =
     ev = profile.evaluation
     with artifacts.Timer() as timer:
         prepare_all_cells(profile, force=force)
-        simulate_pending_cells(profile, n_jobs=n_jobs)
+        simulate_pending_cells(profile, n_jobs=n_jobs, scheduler=scheduler)
         curves, bo_results = {}, {}
         checks = {}
         for name in DATASETS:
             ds = load_dataset(name, profile, verify=0)
             checks[name] = resimulation_check(profile, name, n_jobs=n_jobs)
-            rows = []
-            for method in METHODS:
+            rows, draw_rows = [], []
+            for method in evaluated_methods(profile, name):
                 for target in ev.targets:
                     cell = _read_cell(_cell_path(profile.name, name, method, target))
                     k = ev.n_candidates
@@ -496,13 +630,21 @@ def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None =
                                                    lambda _x, y=cell["y_hat"][:k]: y,
                                                    train_images=ds.x)
                     result["simulation_s"] = checks[name]["simulation_s"]
-                    rows.append(E.table1_row(name, method, result, float(cell["generation_s"])))
+                    row = E.table1_row(name, method, result, float(cell["generation_s"]))
+                    if method in DRAW_METHODS:
+                        ys = [cell["y_hat"][:k]] + [
+                            _read_cell(draw_path(profile.name, name, method, target, r))["y_hat"]
+                            for r in range(1, ev.n_draws)]
+                        row.update(E.draw_columns(ys, target))
+                        draw_rows += E.draw_rows(name, method, target, ys)
+                    rows.append(row)
                     if method in POOL_METHODS:
                         curves[(name, method, target)] = E.best_of_n_curve(
                             E.rep(cell["y_hat"], target), n_max=len(cell["y_hat"]))
             bo_results[name] = load_bo_results(profile, name)
             rows += [E.bo_table1_row(name, r) for r in bo_results[name].values()]
             E.write_table1_csv(rows, out / f"table1_{name}.csv")
+            E.write_draws_csv(draw_rows, out / f"draws_{name}.csv")
         _save_curves(out / "best_of_n.npz", curves)
     artifacts.write_provenance(out, artifacts.provenance(
         configs, seed=ev.seed, wall_time_s=timer.seconds,
@@ -573,13 +715,15 @@ def step_current(profile: Profile, step: str) -> bool:
                                             upstream_configs(profile, "mdn"),
                                             required=REQUIRED_MODEL_FILES)
                        for n in DATASETS)
+        if step == "direct-mdn":
+            return all(direct_mdn_current(profile, n) for n in DATASETS)
         if step == "baselines":
             return all(artifacts.is_current(bo_dir(profile.name, n),
                                             upstream_configs(profile, "baselines"))
                        and any(bo_dir(profile.name, n).glob("target_*.npz")) for n in DATASETS)
         if step == "evaluate":
-            cells = [_cell_path(profile.name, n, m, t) for n in DATASETS for m in METHODS
-                     for t in profile.evaluation.targets]
+            cells = [_cell_path(profile.name, n, m, t) for n in DATASETS
+                     for m in evaluated_methods(profile, n) for t in profile.evaluation.targets]
             return all(c.exists() for c in cells) and artifacts.is_current(
                 evaluate_dir(profile.name), upstream_configs(profile, "evaluate"),
                 required=tuple(f"table1_{n}.csv" for n in DATASETS))
@@ -613,6 +757,7 @@ def book_profile(profile: Profile | str | None = None, steps=STEPS) -> Profile:
 # ----------------------------------------------------------------------------- reproduce
 
 STEP_FUNCTIONS = {"gan": step_gan, "data": step_data, "mdn": step_mdn,
+                  "direct-mdn": step_direct_mdn,
                   "baselines": step_baselines, "evaluate": step_evaluate}
 
 
@@ -627,21 +772,39 @@ def parse_steps(text: str | None) -> tuple[str, ...]:
 
 
 def reproduce(profile: Profile | str | None = None, steps=STEPS, *, force: bool = False,
-              n_jobs: int | None = None) -> dict:
+              n_jobs: int | None = None, scheduler: Scheduler = None) -> dict:
     """Run ``steps`` in order; returns and records {step: wall seconds} in
-    ``<profile>/reproduce_log.json`` (appended per run)."""
+    ``<profile>/reproduce_log.json`` (appended per run).
+
+    ``scheduler`` (``local[:N]``, ``tcp://host:port`` or an :class:`invdes.parallel.Cluster`):
+    the simulations of the steps in :data:`CLUSTER_STEPS` run on that Dask cluster; it is
+    connected before anything is written (ClusterError when it cannot be reached).
+    """
+    from invdes.parallel import using
+
     profile = _profile(profile)
+    with using(scheduler) as cluster:
+        return _reproduce(profile, tuple(steps), force, n_jobs, cluster)
+
+
+#: Steps whose simulations can run on a Dask cluster (GAN and MDN training stay here).
+CLUSTER_STEPS = ("data", "baselines", "evaluate")
+
+
+def _reproduce(profile: Profile, steps: tuple[str, ...], force: bool, n_jobs: int | None,
+               cluster) -> dict:
     timings = {}
     for step in steps:
         # data and models are skipped when current; evaluate always runs: its cells are cached,
         # and re-assembling picks up BO records that grew since the last tables
-        if not force and step in ("data", "mdn") and step_current(profile, step):
+        if not force and step in ("data", "mdn", "direct-mdn") and step_current(profile, step):
             log.info("step %s (profile %s): artifacts are current, reused", step, profile.name)
             timings[step] = 0.0
             continue
         log.info("step %s (profile %s) ...", step, profile.name)
         t0 = time.perf_counter()
-        STEP_FUNCTIONS[step](profile, force=force, n_jobs=n_jobs)
+        extra = {"scheduler": cluster} if cluster is not None and step in CLUSTER_STEPS else {}
+        STEP_FUNCTIONS[step](profile, force=force, n_jobs=n_jobs, **extra)
         timings[step] = round(time.perf_counter() - t0, 2)
         log.info("step %s done in %.1f s", step, timings[step])
         _append_log(profile.name, step, timings[step], force)

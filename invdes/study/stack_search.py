@@ -284,3 +284,83 @@ def fine_grid(table, base: OpticsConfig, *, top: int = 3, half_width_nm: float =
         if len(grids) == top:
             break
     return grids
+
+
+#: Stage 3: the accurate judge (m = 4) over the stacks that stage 1 favoured (period 640 nm,
+#: the two red bands; thin films on silver, thick ones on glass).
+M4_GRID = StackGrid(periods_nm=(640.0,), bands_nm=((450.0, 750.0), (500.0, 800.0)),
+                    thicknesses_nm=(80.0, 90.0, 100.0, 110.0, 120.0, 130.0, 140.0, 220.0,
+                                    240.0, 260.0),
+                    substrates=("glass", "Ag"), base=OpticsConfig())
+
+
+@dataclass(frozen=True)
+class SearchStage:
+    """One pass of the search: ``n_images`` new GAN images (own ``seed``) in every stack."""
+
+    name: str
+    n_images: int
+    seed: int
+    note: str
+
+
+#: The search as it was run (chapter 2): a cheap wide pass, then the accurate judge on the
+#: winner's neighbourhood (300 images) and on the favoured family of stacks (100 images).
+STAGES: tuple[SearchStage, ...] = (
+    SearchStage("coarse", COARSE_IMAGES, 777,
+                "m = 3: 3 periods x 3 bands x 10 thicknesses x 2 substrates"),
+    SearchStage("fine", 300, 778,
+                "m = 4: the coarse winner's period, band and substrate; thickness +-20 nm"),
+    SearchStage("m4", 100, 779, "m = 4: period 640 nm, 2 bands x 10 thicknesses x 2 substrates"),
+    SearchStage("final", 300, 780, "m = 4: the chosen stack, thickness +-10 nm, on new images"),
+)
+
+
+def stage_grid(stage: SearchStage, latent_side: int, profile_name: str = "paper") -> StackGrid:
+    """The grid a stage searched for the data set of latent side ``latent_side``."""
+    if stage.name == "coarse":
+        return COARSE_GRID
+    if stage.name == "m4":
+        return M4_GRID
+    if stage.name == "final":
+        from invdes.config import DATASETS, PAPER_STACKS
+
+        name = next(n for n, s in DATASETS.items() if s == latent_side)
+        chosen = PAPER_STACKS[name]
+        d = chosen.thickness_nm
+        return StackGrid(periods_nm=(chosen.period_nm,), bands_nm=(chosen.band_nm,),
+                         thicknesses_nm=(d - 10.0, d, d + 10.0), substrates=(chosen.substrate,),
+                         base=dataclasses.replace(chosen, thickness_nm=0.0))
+    coarse = run_stage(STAGES[0], latent_side, profile_name)
+    table = score_stacks(coarse["y"], coarse["vf"], COARSE_GRID)
+    return fine_grid(table, OpticsConfig(), top=1, half_width_nm=20.0)[0]
+
+
+def _stage_file(stage: SearchStage, latent_side: int) -> str:
+    return {"coarse": f"side{latent_side}", "fine": f"fine-side{latent_side}-0",
+            "m4": f"m4-side{latent_side}", "final": f"final-side{latent_side}"}[stage.name]
+
+
+def run_stage(stage: SearchStage, latent_side: int, profile_name: str = "paper", *,
+              n_jobs: int = 2, progress: bool = False) -> dict:
+    """The arrays of one stage (``z``, ``vf``, ``y``), computed or reused (:func:`run_search`)."""
+    grid = stage_grid(stage, latent_side, profile_name)
+    return run_search(profile_name, latent_side, grid, n_images=stage.n_images,
+                      chunk_size=10 if stage.n_images <= 100 else 25, seed=stage.seed,
+                      n_jobs=n_jobs, progress=progress, name=_stage_file(stage, latent_side))
+
+
+def stage_table(stage: SearchStage, latent_side: int, profile_name: str = "paper"):
+    """:func:`score_stacks` of one stage, best first (a pandas DataFrame)."""
+    res = run_stage(stage, latent_side, profile_name)
+    return score_stacks(res["y"], res["vf"], stage_grid(stage, latent_side, profile_name))
+
+
+if __name__ == "__main__":  # python -m invdes.study.stack_search: run (or reuse) the search
+    import pandas as pd
+
+    pd.set_option("display.width", 200)
+    for side in (3, 2):
+        for st in STAGES:
+            print(f"latent side {side}, stage {st.name} ({st.n_images} images): {st.note}")
+            print(stage_table(st, side).head(5).round(3).to_string())
