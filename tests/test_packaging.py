@@ -226,6 +226,8 @@ def _sanitize(text: str) -> str:
     ("MDN: 100%|##########| 20/20 [00:02<00:00,  7.21epoch/s]",
      "MDN: 100%|##########| 20/20 [00:03<00:00,  6.10epoch/s]"),
     ("3.3418460462345678", "3.3418460462345111"),
+    ('<td class="data row0 col7" >0.47 s</td>', '<td class="data row0 col7" >1.12 s</td>'),
+    ('<td class="data row3 col8" >31.2 min</td>', '<td class="data row3 col8" >0.518 ms</td>'),
 ])
 def test_sanitizers_mask_what_varies(a, b):
     assert _sanitize(a) == _sanitize(b)
@@ -237,6 +239,8 @@ def test_sanitizers_mask_what_varies(a, b):
     ("3.3418460462", "3.3418460463"),
     ("Data-I: y mean 0.614, std 0.025 (1,430 s)", "Data-I: y mean 0.614, std 0.025 (1,431 s)"),
     ("gen. 9.75 s", "gen. 9.76 s"),
+    ('<td class="data row0 col0" >5.53</td>', '<td class="data row0 col0" >5.54</td>'),
+    ('<td class="data row0 col0" >no conv.</td>', '<td class="data row0 col0" >1.08</td>'),
 ])
 def test_sanitizers_keep_the_numbers_of_the_book(a, b):
     """A moved number must still fail nbval: the sanitizers may not mask it."""
