@@ -6,6 +6,7 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from invdes.book import ch04_datasets as ch4
@@ -63,36 +64,34 @@ def test_builtin_makes_glue_friendly_values():
     assert repr(tables.builtin(np.float64(0.25))) == "0.25"
 
 
-def test_table_renders_markdown_html_text():
-    t = tables.Table(["a", "b|c"], [["x<y", "1.00"], ["z", "-"]], caption="Cap & more")
-    md = t.to_markdown()
-    assert md.splitlines()[0] == "**Cap & more**"
-    assert "| a | b\\|c |" in md and "|:--|--:|" in md
-    h = t.to_html()
-    assert "x&lt;y" in h and "Cap &amp; more</caption>" in h
-    assert t._repr_html_() == h
-    lines = t.to_text().splitlines()
-    assert lines[0] == "Cap & more" and lines[1].startswith("a")
-    assert len({len(line) for line in lines[1:3]}) == 1  # header and rule equally wide
-    assert t.column("b|c") == ["1.00", "-"]
+def test_frame_keeps_numbers_and_style_formats_them():
+    df = tables.frame([["a", 0.5, 3, None], ["b", 12.345, 1200, 2.0]],
+                      ["name", "rep", "count", "time"], index=["name"], caption="Cap & more",
+                      formats={"time": tables.format_seconds})
+    assert df.index.name == "name" and df["rep"].dtype == np.float64
+    assert df.loc["b", "count"] == 1200 and df.attrs["caption"] == "Cap & more"
+    html = tables.style(df).to_html()
+    assert "<caption>Cap &amp; more</caption>" in html
+    assert ">12.35<" in html and ">1,200<" in html and ">2.00 s<" in html
+    assert f">{tables.MISSING}<" in html  # None: a dash, not "nan" or "None"
+    assert html == tables.style(df).to_html()  # deterministic: no random uuid
+    assert "row0_col0" not in html  # no per-cell ids
+    assert "<th" in html and ">a<" in html
+    assert ">a<" not in tables.style(df, hide_index=True).to_html()
 
 
-def test_table_groups_flatten_and_render():
-    t = tables.Table(["m", "ours", "paper"], [["x", "1", "2"]], groups=[("", 1), ("REP", 2)])
-    assert t.flat_headers == ["m", "REP: ours", "REP: paper"]
-    assert t.column("REP: paper") == ["2"]
-    assert '<th colspan="2"' in t.to_html() and "| m | REP: ours | REP: paper |" in t.to_markdown()
-    with pytest.raises(ValueError, match="sum to the 3 columns"):
-        tables.Table(["a", "b", "c"], [], groups=[("g", 2)])
-
-
-def test_table_rejects_ragged_rows_and_bad_align():
-    with pytest.raises(ValueError, match="row 0 has 1 cells"):
-        tables.Table(["a", "b"], [["only one"]])
-    with pytest.raises(ValueError, match="align"):
-        tables.Table(["a"], [], align=["x"])
-    with pytest.raises(ValueError, match="no column"):
-        tables.Table(["a"], []).column("b")
+def test_style_groups_headers_and_marks_failed_checks():
+    cols = pd.MultiIndex.from_tuples([("", "method"), ("REP %", "ours"), ("REP %", "paper"),
+                                      ("", "ok")])
+    df = tables.frame([["x", 1.0, math.inf, True], ["y", 2.0, 3.0, False]], cols,
+                      index=[("", "method")], formats={("REP %", "paper"):
+                                                      tables.no_convergence()})
+    assert df.index.name == "method" and df[("REP %", "ours")].sum() == 3.0
+    html = tables.style(df).to_html()
+    assert 'colspan="2">REP %</th>' in html
+    assert f">{tables.NO_CONVERGENCE}<" in html and ">3.00<" in html
+    assert ">yes<" in html and ">no<" in html and "font-weight: bold" in html
+    assert tables.GROUP_STYLE["selector"] in html
 
 
 # ------------------------------------------------------------------------------ Table 1
@@ -103,41 +102,37 @@ def test_table1_comparison_aligns_paper_numbers():
             row(method="bo", target=0.60, min_rep_pct=2.0, mean_rep_pct=None, std_rep_pct=None,
                 generation_s=7200.0, diversity=None, novelty=None, n=1)]
     t = table1.table1_comparison(rows, "data-i")
-    recs = {(r[0], r[1]): r for r in t.rows}
-    gan = recs[("GAN-MDN", "0.55")]
-    h = t.flat_headers
-    assert gan[h.index("min REP %: ours")] == "0.50"
-    assert gan[h.index("min REP %: paper")] == "0.65"
-    assert gan[h.index("mean REP %: paper")] == "15.68"
-    assert gan[h.index("std REP %: paper")] == "8.40"
-    assert gan[h.index("time: paper")] == "9.75 s"
-    bo = recs[("BO", "0.60")]
-    assert bo[h.index("min REP %: paper")] == "1.08"
-    assert bo[h.index("time: paper")] == "3.6 h"
-    assert bo[h.index("time: gen.")] == "2.0 h"
-    assert bo[h.index("mean REP %: ours")] == "-"
+    assert list(t.index.names) == ["method", "target"]
+    assert list(t.columns.get_level_values(0).unique()) == [
+        "min REP %", "mean REP %", "std REP %", "time"]
+    gan = t.loc[("GAN-MDN", 0.55)]
+    assert gan[("min REP %", "ours")] == 0.5 and gan[("min REP %", "paper")] == 0.65
+    assert gan[("mean REP %", "paper")] == 15.68 and gan[("std REP %", "paper")] == 8.40
+    assert gan[("time", "paper")] == 9.75
+    bo = t.loc[("BO", 0.60)]
+    assert bo[("min REP %", "paper")] == 1.08
+    assert bo[("time", "paper")] == pytest.approx(3.6 * 3600)
+    assert bo[("time", "gen.")] == 7200.0 and math.isnan(bo[("mean REP %", "ours")])
+    html = tables.style(t).to_html()
+    assert ">3.6 h<" in html and ">2.0 h<" in html and ">9.75 s<" in html and ">0.55<" in html
 
 
-def test_table1_comparison_missing_rows_are_dashes():
+def test_table1_comparison_missing_rows_are_nan():
     rows = [row(method="lookup", target=0.55)]
-    t = table1.table1_comparison(rows, "data-i", extra_columns=True)
-    h = t.flat_headers
-    assert len(h) == 14 and len(table1.table1_comparison(rows, "data-i").headers) == 11
-    # the paper has no look-up null: its columns are dashes
-    lk = next(r for r in t.rows if r[0] == tables.method_label("lookup", short=True))
-    assert all(lk[h.index(c)] == "-" for c in h if c.endswith("paper"))
-    # the paper's rows we have not produced: our columns are dashes
-    pca = next(r for r in t.rows if r[0] == "PCA-MDN" and r[1] == "0.75")
-    ours = [c for c in h if c.endswith(": ours") or c.startswith("ours: ")
-            or c in ("time: gen.", "time: sim.")]
-    assert len(ours) == 8 and all(pca[h.index(c)] == "-" for c in ours)
-    assert pca[h.index("mean REP %: paper")] == "18.34"
-    # the paper's non-converged BO runs are marked as such
-    bo = next(r for r in t.rows if r[0] == "BO" and r[1] == "0.55")
-    assert bo[h.index("min REP %: paper")] == tables.NO_CONVERGENCE
-    assert bo[h.index("min REP %: ours")] == "-"
-    # every paper entry of data-i shows up once: 4 methods x 5 targets, plus our look-up row
-    assert len(t.rows) == 4 * 5 + 1
+    t = table1.table1_comparison(rows, "data-i", extra=["diversity", "novelty", "n"])
+    assert t.shape == (4 * 5 + 1, 12)  # 4 methods x 5 targets of the paper, plus our look-up
+    assert table1.table1_comparison(rows, "data-i").shape[1] == 9
+    assert list(t["ours"].columns) == ["diversity", "novelty", "N"]
+    lk = t.loc[(tables.method_label("lookup", short=True), 0.55)]
+    paper = [c for c in t.columns if c[1] == "paper"]
+    assert len(paper) == 4 and all(math.isnan(lk[c]) for c in paper)  # the paper has no look-up
+    pca = t.loc[("PCA-MDN", 0.75)]
+    assert pca[("mean REP %", "paper")] == 18.34
+    assert all(math.isnan(pca[c]) for c in t.columns if c[1] != "paper")  # not run by us
+    bo = t.loc[("BO", 0.55)]
+    assert bo[("min REP %", "paper")] == math.inf  # the paper's "no convergence"
+    html = tables.style(t).to_html()
+    assert f">{tables.NO_CONVERGENCE}<" in html and ">0.200<" in html and ">30<" in html
 
 
 def test_table1_records_ignore_other_dataset_and_order_methods():
@@ -156,18 +151,36 @@ def test_table1_roundtrip_through_csv(tmp_path):
     path = write_table1_csv([row(), row(method="bo", mean_rep_pct=None, std_rep_pct=None)],
                             tmp_path / "t.csv")
     t = table1.table1_comparison(read_table1_csv(path), "data-i", methods=["gan-mdn", "bo"])
-    assert {r[0] for r in t.rows} == {"GAN-MDN", "BO"}
-    assert len(t.rows) == 10
+    assert set(t.index.get_level_values("method")) == {"GAN-MDN", "BO"}
+    assert len(t) == 10
 
 
 def test_results_and_diversity_tables():
     rows = [row(method="gan-mdn", target=0.55, diversity=0.2), row(target=0.6, diversity=0.4),
             row(method="bo", diversity=None, novelty=None)]
     t = table1.results_table(rows, methods=["gan-mdn"])
-    assert len(t.rows) == 2 and t.rows[0][2] == "0.55"
+    assert len(t) == 2 and t.index[0] == ("data-i", "GAN-MDN", 0.55)
+    assert list(t.columns) == ["min REP %", "mean REP %", "std REP %", "generation",
+                               "simulation", "diversity", "novelty", "N", "draws",
+                               "mean REP %, mean of draws", "mean REP %, 95 % lo",
+                               "mean REP %, 95 % hi", "min REP %, mean of draws",
+                               "min REP %, 95 % lo", "min REP %, 95 % hi"]
+    assert t["diversity"].tolist() == [0.2, 0.4]
     d = ch7.diversity_novelty_table({"data-i": rows})
-    assert [r[0] for r in d.rows] == ["GAN-MDN (proposed)"]  # BO has no diversity: left out
-    assert d.rows[0][1] == "0.300"
+    assert list(d.index) == ["GAN-MDN (proposed)"]  # BO has no diversity: left out
+    assert d.loc["GAN-MDN (proposed)", ("data-i", "diversity")] == pytest.approx(0.3)
+    assert ">0.300<" in tables.style(d).to_html()
+
+
+def test_results_table_is_column_driven():
+    """A column added to the Table 1 rows shows up, labelled and formatted by its name."""
+    rows = [row(spread_pct=4.5, pool=200), row(target=0.6, spread_pct=None, pool=100)]
+    t = table1.results_table(rows)
+    assert list(t.columns[-2:]) == ["spread_pct", "pool"]
+    assert t["spread_pct"].tolist()[0] == 4.5 and math.isnan(t["spread_pct"].iloc[1])
+    html = tables.style(t).to_html()
+    assert ">4.50<" in html and ">200.000<" in html  # not in TABLE1_INTEGER: a float
+    assert table1.column_format("draws_s") is tables.format_seconds
 
 
 # ------------------------------------------------------------------------------ nulls
@@ -204,7 +217,10 @@ def test_null_forward_known_values():
     # pairs: |2-1|/1 = 1, |1-2|/2 = 0.5
     assert f["random_pair_rep_pct"] == pytest.approx(100 * 0.75)
     table = ch4.null_baseline_table({"d": ch4.null_baselines(y, [1.5])})
-    assert table.rows[0][:3] == ["d", "1.50", "0.00"]
+    assert table.index[0] == ("d", 1.5) and table.shape == (1, 7)
+    assert table.loc[("d", 1.5), ("REP % of data-set designs", "median design")] == 0.0
+    assert table.loc[("d", 1.5), ("share of set within (%)", "5 %")] == 0.0
+    assert ">0.0<" in tables.style(table).to_html()
 
 
 # ------------------------------------------------------------------------------ BO, models
@@ -230,10 +246,13 @@ def test_bo_rows_flag_partial_and_missing_runs():
     assert part["paper_min_rep_pct"] == 1.08
     assert full["paper_time_s"] == pytest.approx(4.4 * 3600)
     t = ch6.bo_table({"data-i": rows})
-    assert t.column("ours: status") == ["finished", "partial", "not run"]
-    assert t.column("ours: evaluations") == ["5 / 5", "3 / 5", "0 / 5"]
-    assert t.column("paper: min REP %")[0] == tables.NO_CONVERGENCE
-    assert t.column("ours: best REP %")[2] == "-"
+    assert t[("ours", "status")].tolist() == ["finished", "partial", "not run"]
+    assert t[("ours", "evaluations")].tolist() == [5, 3, 0]
+    assert t[("ours", "budget")].tolist() == [5, 5, 5]
+    assert t[("paper", "min REP %")].tolist()[:2] == [math.inf, 1.08]
+    assert t[("ours", "best at")].isna().tolist() == [False, False, True]
+    html = tables.style(t).to_html()
+    assert f">{tables.NO_CONVERGENCE}<" in html and ">2.0 h<" in html and ">4.4 h<" in html
 
 
 def test_clip_stats():
@@ -251,10 +270,10 @@ def test_keras_layer_table_counts_parameters():
 
     model = build_network(4, n_components=5, hidden_units=3, n_blocks=2)
     t = ch5.keras_layer_table(model)
-    assert t.rows[-1][0] == "total"
-    assert int(t.rows[-1][3].replace(",", "")) == model.count_params()
-    head = next(r for r in t.rows if r[0] == "mixture_head")
-    assert head[2] == f"(batch, {n_outputs(5, 4)})"
+    assert t["layer"].iloc[-1] == "total"
+    assert t["parameters"].iloc[-1] == model.count_params() == t["parameters"].iloc[:-1].sum()
+    head = t.set_index("layer").loc["mixture_head"]
+    assert head["output shape"] == f"(batch, {n_outputs(5, 4)})"
 
 
 # ------------------------------------------------------------------------------ discussion
@@ -316,9 +335,10 @@ def test_best_of_n_table_marks_n_beyond_pool():
     curves = {("data-i", "pca-mdn", 0.55): np.array([0.1, 0.05]),
               ("data-i", "gan-mdn", 0.55): np.array([0.2, 0.1, 0.01])}
     t = ch7.best_of_n_table(curves, [1, 3])
-    assert [r[1] for r in t.rows] == ["GAN-MDN (proposed)", "PCA-MDN"]
-    assert t.rows[0][3:] == ["20.00", "1.00"]
-    assert t.rows[1][3:] == ["10.00", "-"]
+    assert t.index.get_level_values("method").tolist() == ["GAN-MDN (proposed)", "PCA-MDN"]
+    assert t.iloc[0].tolist() == pytest.approx([20.0, 1.0])
+    assert t.iloc[1, 0] == pytest.approx(10.0) and math.isnan(t.iloc[1, 1])
+    assert list(t.columns.get_level_values(1)) == ["N = 1", "N = 3"]
 
 
 # ------------------------------------------------------------------------------ figures
@@ -343,7 +363,9 @@ def test_mixture_summaries_and_plots():
     assert len(s) == 4 and s[0]["top3"] == [0, 1, 2]
     assert s[0]["effective"] == pytest.approx(1 / (0.49 + 0.04 + 0.01))
     assert s[0]["mean_sigma"] == pytest.approx(0.5)
-    assert ch5.mixture_table(s).rows[0][4] == "1, 2, 3"
+    m = ch5.mixture_table(s)
+    assert m.loc[("a", 0.55), "top 3"] == "1, 2, 3" and m.shape == (4, 4)
+    assert m.loc[("a", 0.55), "weight of top 3 (%)"] == pytest.approx(100.0)
     assert len(ch5.plot_mixture_weights(s).axes) == 4
     assert len(ch5.plot_training_history({"a": _FakeMDN()}).axes) == 1
     z = np.random.default_rng(0).normal(size=(2, 50, 3))
@@ -437,5 +459,7 @@ def test_goal_checks_flag_each_miss_and_name_the_out_of_range_target():
     assert by[("min REP below 0.5 %", 0.65)]["met"] and by[("min REP below 0.5 %", 0.65)][
         "note"] == ""
     assert not by[("generation under 1 s", 0.75)]["met"]
-    text = ch7.goal_table(checks).to_markdown()
-    assert "1 of 2" in text and "0.65: 2.7 vs 2.3" in text
+    table = ch7.goal_table(checks)
+    met = table.loc[("mean REP below random latents", "data-ii")]
+    assert met["targets met"] == 1 and met["of"] == 2
+    assert "0.65: 2.7 vs 2.3" in met["misses: ours vs bound"]

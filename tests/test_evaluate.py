@@ -7,6 +7,7 @@ import math
 from itertools import combinations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from invdes.inverse.baselines import BOResult
@@ -217,3 +218,32 @@ def test_draw_columns_summarize_each_draws_mean_and_minimum():
     assert cols["mean_rep_pct_lo"] < cols["mean_rep_pct_mean"] < cols["mean_rep_pct_hi"]
     assert set(cols) == {"draws"} | {f"{k}_{s}" for k in ("mean_rep_pct", "min_rep_pct")
                                      for s in ("mean", "lo", "hi")}
+
+
+def test_table1_csv_with_pandas_keeps_values_and_extra_columns(tmp_path):
+    from invdes.study.evaluate import read_table1_frame, table1_frame
+
+    base = {c: None for c in TABLE1_COLUMNS}
+    rows = [dict(base, dataset="data-i", method="gan-mdn", target=0.55, min_rep_pct=0.1,
+                 mean_rep_pct=1 / 3, generation_s=7200.0, n=30, draws=10, pool=200),
+            dict(base, dataset="data-i", method="bo", target=0.6, min_rep_pct=2.5e-05, n=1,
+                 pool=None)]
+    path = write_table1_csv(rows, tmp_path / "t.csv")
+    lines = path.read_text().splitlines()
+    assert lines[0] == ",".join(TABLE1_COLUMNS) + ",pool"  # extra columns after the known
+    empty_draw_columns = "," * 6
+    assert lines[1] == ("data-i,gan-mdn,0.55,0.1,0.3333333333333333,,7200.0,,,,30,10"
+                        + empty_draw_columns + ",200.0")
+    assert lines[2] == "data-i,bo,0.6,2.5e-05,,,,,,,1," + empty_draw_columns + ","
+    df = read_table1_frame(path)
+    assert df.shape == (2, len(TABLE1_COLUMNS) + 1) and str(df["n"].dtype) == "Int64"
+    assert df["mean_rep_pct"].iloc[0] == 1 / 3 and df["mean_rep_pct"].isna().iloc[1]
+    write_table1_csv(df, tmp_path / "again.csv")
+    assert (tmp_path / "again.csv").read_bytes() == path.read_bytes()
+    # a file written before a column existed reads with that column missing
+    (tmp_path / "old.csv").write_text("dataset,method,target,n\ndata-ii,lookup,0.7,30\n")
+    old = read_table1_frame(tmp_path / "old.csv")
+    assert list(old.columns) == list(TABLE1_COLUMNS) and old["novelty"].isna().all()
+    assert read_table1_csv(tmp_path / "old.csv")[0]["novelty"] is None
+    with pytest.raises(ValueError, match="lacks"):
+        table1_frame(pd.DataFrame({"dataset": ["data-i"]}))

@@ -285,9 +285,10 @@ def test_run_and_load_ablation(tmp_path, monkeypatch):
     assert res["full-other-seed"]["provenance"]["config"]["gan"]["seed"] == tiny.gan.seed + 1
     loaded = ablation.load_ablation(tiny)
     assert set(loaded) == {"full", "full-other-seed"}
-    rows = ch3.ablation_rows(loaded, "2x2")
-    assert [r["variant"] for r in rows] == ["full", "full-other-seed"]
-    assert all(r["iterations"] == 2 for r in rows)
+    table = ch3.ablation_table(loaded, "2x2")
+    assert list(table.index) == ["full", "full-other-seed"]
+    assert table[("", "iterations")].tolist() == [2, 2]
+    assert table.shape == (2, 9) and table[("vf mean", "generated")].between(0, 1).all()
     # a different profile config (here: the seed) makes the stored variants stale
     other_profile = dataclasses.replace(tiny, gan=dataclasses.replace(tiny.gan, seed=99))
     assert ablation.load_ablation(other_profile) == {}
@@ -302,15 +303,24 @@ def test_ablation_effects_against_the_seed_spread():
 
     results = {"full": result(0.29, 0.010, 0.90), "no-collapse": result(0.295, 0.030, 0.60),
                "full-other-seed": result(0.28, 0.012, 0.88)}
-    rows = {r["metric"]: r for r in ch3.ablation_effects(results)}
-    assert rows["S2 RMSE"]["seed spread"] == "0.0020"
-    assert rows["S2 RMSE"]["no-collapse"] == "+0.0200 *"  # 0.02 > 0.002: starred
-    assert rows["diversity ratio"]["no-collapse"] == "-0.3000 *"
-    assert rows["vf mean error (abs)"]["no-collapse"] == "-0.0050"  # 0.005 < spread 0.01
-    assert "full-other-seed" not in rows["S2 RMSE"]
-    assert ch3.ablation_effects({"full": results["full"]}) == []
+    rows = ch3.ablation_effects(results)
+    assert rows.loc["S2 RMSE", "seed spread"] == "0.0020"
+    assert rows.loc["S2 RMSE", "no-collapse"] == "+0.0200 *"  # 0.02 > 0.002: starred
+    assert rows.loc["diversity ratio", "no-collapse"] == "-0.3000 *"
+    assert rows.loc["vf mean error (abs)", "no-collapse"] == "-0.0050"  # 0.005 < spread 0.01
+    assert "full-other-seed" not in rows.columns
+    assert ch3.ablation_effects({"full": results["full"]}).empty
 
 
-def test_markdown_table_escapes_pipes():
-    table = ch3.markdown_table([{"a|b": "x|y", "ok": True, "v": 0.5}])
-    assert table.splitlines() == ["| a\\|b | ok | v |", "|:--|:--|:--|", "| x\\|y | yes | 0.5 |"]
+def test_summary_table_formats_checks():
+    from invdes.book import tables
+
+    ev = {"3x3": {"summary": {"side": 96, "vf_mean_generated": 0.29, "vf_mean_training": 0.31,
+                              "vf_std_generated": 0.05, "vf_std_training": 0.04,
+                              "s2_rmse": 0.00751, "chord1_mean_generated": 3.0,
+                              "chord1_mean_training": 3.2, "diversity_ratio": 0.93,
+                              "novelty_ratio": 0.97, "checks": {"vf": True, "s2": False}}}}
+    table = ch3.summary_table(ev)
+    assert table.index.tolist() == ["3x3"] and table.loc["3x3", "s2 ok"] == False  # noqa: E712
+    html = tables.style(table).to_html()
+    assert ">0.0075<" in html and ">yes<" in html and ">no<" in html

@@ -64,20 +64,25 @@ def test_reproduce_writes_table1_and_figures(smoke_root):
         assert methods == set(pipeline.METHODS) | {"bo"}
         assert len(rows) == len(pipeline.METHODS) * len(SMOKE.evaluation.targets) + len(
             SMOKE.evaluation.targets)
+        widths = []
         for r in rows:
             assert float(r["min_rep_pct"]) >= 0 and np.isfinite(float(r["min_rep_pct"]))
             if r["method"] in pipeline.DRAW_METHODS:  # error bars over independent draws
                 assert int(r["draws"]) == SMOKE.evaluation.n_draws >= 2
                 for key in ("mean_rep_pct", "min_rep_pct"):
                     lo, m, hi = (float(r[f"{key}_{s}"]) for s in ("lo", "mean", "hi"))
-                    assert lo <= m <= hi and lo < hi
+                    assert lo <= m <= hi
+                    widths.append(hi - lo)
             else:
                 assert r["draws"] == "" and r["mean_rep_pct_lo"] == ""
+        # independent draws differ (a degenerate smoke model may repeat itself: not all must)
+        assert max(widths) > 0
         draws = list(csv.DictReader(open(out / f"draws_{name}.csv")))
         assert len(draws) == (len(pipeline.DRAW_METHODS) * len(SMOKE.evaluation.targets)
                               * SMOKE.evaluation.n_draws)
         first = [d for d in draws if d["draw"] == "0"]
-        by_cell = {(r["method"], float(r["target"])): float(r["mean_rep_pct"]) for r in rows}
+        by_cell = {(r["method"], float(r["target"])): float(r["mean_rep_pct"]) for r in rows
+                   if r["method"] in pipeline.DRAW_METHODS}
         for d in first:  # draw 0 is the single draw of the paper's columns
             assert float(d["mean_rep_pct"]) == pytest.approx(
                 by_cell[(d["method"], float(d["target"]))])

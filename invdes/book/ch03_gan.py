@@ -1,4 +1,5 @@
-"""Tables and figures of chapter 3 (the GAN): training curves, samples, evaluation, ablation.
+"""Tables and figures of chapter 3 (the GAN): training curves, samples, evaluation, ablation
+(tables as DataFrames, see :mod:`invdes.book.tables`).
 
 matplotlib is imported lazily; the numbers come from :mod:`invdes.gan.evaluate` and
 :mod:`invdes.gan.ablation`.
@@ -9,33 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
-from invdes.book.tables import Table
+from invdes.book.tables import frame
 from invdes.gan.evaluate import pairwise_hamming
 from invdes.gan.numpy_generator import UPSCALE, sample_latents
 
-__all__ = ["ABLATION_METRICS", "ablation_effects", "ablation_rows", "markdown_table",
-           "plot_ablation", "plot_evaluation", "plot_history", "plot_nearest", "plot_samples",
-           "summary_rows"]
-
-
-def markdown_table(rows: list[dict], columns: list[str] | None = None,
-                   floatfmt: str = ".4g") -> str:
-    """A GitHub-markdown table of a list of dicts (for ``IPython.display.Markdown``): booleans
-    as yes / **no**, floats with ``floatfmt``; rendered by :class:`invdes.book.tables.Table`."""
-    if not rows:
-        return ""
-    columns = columns or list(rows[0])
-
-    def fmt(v):
-        if isinstance(v, bool):
-            return "yes" if v else "**no**"
-        if isinstance(v, float):
-            return format(v, floatfmt)
-        return str(v)
-
-    return Table(columns, [[fmt(r.get(c, "")) for c in columns] for r in rows],
-                 align=["l"] * len(columns)).to_markdown()
+__all__ = ["ABLATION_METRICS", "ablation_effects", "ablation_table", "plot_ablation",
+           "plot_evaluation", "plot_history", "plot_nearest", "plot_samples", "summary_rows",
+           "summary_table"]
 
 
 def summary_rows(evaluations: dict) -> list[dict]:
@@ -55,6 +38,12 @@ def summary_rows(evaluations: dict) -> list[dict]:
             **{f"{k} ok": v for k, v in s["checks"].items()},
         })
     return rows
+
+
+def summary_table(evaluations: dict, caption: str = "") -> pd.DataFrame:
+    """:func:`summary_rows` as a DataFrame indexed by latent side (checks as booleans)."""
+    return frame(summary_rows(evaluations), index=["latent"], caption=caption,
+                 formats={"S2 RMSE": ".4f", "diversity ratio": ".3f", "novelty ratio": ".3f"})
 
 
 def plot_history(history: dict, window: int = 25):
@@ -166,23 +155,32 @@ def plot_nearest(generator, train_images: np.ndarray, latent_side: int = 3, n: i
     return fig
 
 
-def ablation_rows(results: dict, key: str = "3x3") -> list[dict]:
-    """Rows (one per ablation variant) of the headline numbers at latent side ``key``."""
-    rows = []
+def ablation_table(results: dict, key: str = "3x3", caption: str = "") -> pd.DataFrame:
+    """The headline numbers at latent side ``key``, one row per ablation variant (the index):
+    iterations, volume-fraction mean and std (generated, training), S2 RMSE, chord-length
+    Wasserstein distance of phase 1 (px), diversity and novelty ratios; grouped columns."""
+    records = []
     for variant, res in results.items():
         ev = res["evaluation"]
         if not ev or key not in ev:
             continue
         s = ev[key]["summary"]
         prov = res.get("provenance") or {}
-        rows.append({
-            "variant": variant, "iterations": prov.get("iterations", ""),
-            "vf mean (train)": f"{s['vf_mean_generated']:.3f} ({s['vf_mean_training']:.3f})",
-            "vf std (train)": f"{s['vf_std_generated']:.3f} ({s['vf_std_training']:.3f})",
-            "S2 RMSE": s["s2_rmse"], "chord1 W1 (px)": s["chord1_wasserstein"],
-            "diversity ratio": s["diversity_ratio"], "novelty ratio": s["novelty_ratio"],
-        })
-    return rows
+        records.append([variant, prov.get("iterations"),
+                        s["vf_mean_generated"], s["vf_mean_training"],
+                        s["vf_std_generated"], s["vf_std_training"], s["s2_rmse"],
+                        s["chord1_wasserstein"], s["diversity_ratio"], s["novelty_ratio"]])
+    columns = pd.MultiIndex.from_tuples([
+        ("", "variant"), ("", "iterations"), ("vf mean", "generated"), ("vf mean", "training"),
+        ("vf std", "generated"), ("vf std", "training"), ("", "S2 RMSE"),
+        ("", "chord1 W1 (px)"), ("ratio", "diversity"), ("ratio", "novelty")])
+    df = frame(records, columns, caption=caption, formats={
+        "iterations": "d", "vf mean": ".3f", "vf std": ".3f", "S2 RMSE": ".4f",
+        "chord1 W1 (px)": ".2f", "ratio": ".2f"})
+    df = df.set_index(("", "variant"))
+    df.index.name = "variant"
+    df[("", "iterations")] = df[("", "iterations")].astype("Int64")
+    return df
 
 
 #: Headline numbers of the ablation comparison: (label, function of an evaluation summary).
@@ -197,15 +195,15 @@ ABLATION_METRICS: dict[str, Callable[[dict], float]] = {
 
 
 def ablation_effects(results: dict, key: str = "3x3", reference: str = "full",
-                     yardstick: str = "full-other-seed") -> list[dict]:
-    """One row per metric of :data:`ABLATION_METRICS`: the ``reference`` variant's value, the
-    seed spread |reference - yardstick|, and each other variant's change from the reference,
-    starred where it exceeds the seed spread (a single pair of seeds: a rough yardstick, not a
-    test). Empty when the reference or the yardstick is missing."""
+                     yardstick: str = "full-other-seed", caption: str = "") -> pd.DataFrame:
+    """One row per metric of :data:`ABLATION_METRICS` (the index): the ``reference`` variant's
+    value, the seed spread |reference - yardstick|, and each other variant's change from the
+    reference as text, starred where it exceeds the seed spread (a single pair of seeds: a
+    rough yardstick, not a test). Empty when the reference or the yardstick is missing."""
     summaries = {v: r["evaluation"][key]["summary"] for v, r in results.items()
                  if r.get("evaluation") and key in r["evaluation"]}
     if reference not in summaries or yardstick not in summaries:
-        return []
+        return frame([], ["metric"], index=["metric"], caption=caption)
     rows = []
     for label, metric in ABLATION_METRICS.items():
         ref = metric(summaries[reference])
@@ -217,7 +215,7 @@ def ablation_effects(results: dict, key: str = "3x3", reference: str = "full",
             change = metric(summary) - ref
             row[variant] = f"{change:+.4f}" + (" *" if abs(change) > spread else "")
         rows.append(row)
-    return rows
+    return frame(rows, index=["metric"], caption=caption)
 
 
 def plot_ablation(results: dict, key: str = "3x3"):

@@ -13,9 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from invdes.book.plots import figure_grid
-from invdes.book.tables import MISSING, Table, fmt, format_seconds, is_missing
+from invdes.book.tables import MISSING, fmt, format_seconds, frame, is_missing
 from invdes.study.evaluate import best_of_n_curve
 
 
@@ -68,16 +69,26 @@ def null_forward(y) -> dict:
             "random_pair_rep_pct": float(100.0 * total / (n * (n - 1)))}
 
 
-def null_baseline_table(by_dataset: Mapping[str, list[dict]], caption: str = "") -> Table:
-    """A table of :func:`null_baselines` results, ``{dataset: rows}``."""
-    headers = ["data set", "target", "median design", "random: mean", "random: std",
-               "best of n random", "n", "1 %", "5 %"]
-    groups = [("", 2), ("REP % of data-set designs", 4), ("", 1), ("share of set within", 2)]
-    rows = [[d, f"{r['target']:.2f}", fmt(r["median_rep_pct"]), fmt(r["random_mean_rep_pct"]),
-             fmt(r["random_std_rep_pct"]), fmt(r["random_best_of_n_pct"]), str(r["n_used"]),
-             fmt(100 * r["within_1pct"], ".1f") + " %", fmt(100 * r["within_5pct"], ".1f") + " %"]
-            for d, rs in by_dataset.items() for r in rs]
-    return Table(headers, rows, caption=caption, groups=groups)
+def null_baseline_table(by_dataset: Mapping[str, list[dict]], caption: str = ""
+                        ) -> pd.DataFrame:
+    """:func:`null_baselines` results ``{dataset: rows}`` as a DataFrame indexed by data set
+    and target: REP (percent) of the median design, of a random data-set design (mean, std)
+    and the best of n random ones, n, and the share of the set within 1 % and 5 % (percent)."""
+    records = [[d, r["target"], r["median_rep_pct"], r["random_mean_rep_pct"],
+                r["random_std_rep_pct"], r["random_best_of_n_pct"], r["n_used"],
+                100 * r["within_1pct"], 100 * r["within_5pct"]]
+               for d, rs in by_dataset.items() for r in rs]
+    columns = pd.MultiIndex.from_tuples([
+        ("", "data set"), ("", "target"), ("REP % of data-set designs", "median design"),
+        ("REP % of data-set designs", "random: mean"), ("REP % of data-set designs", "random: std"),
+        ("REP % of data-set designs", "best of n random"), ("", "n"),
+        ("share of set within (%)", "1 %"), ("share of set within (%)", "5 %")])
+    df = frame(records, columns, caption=caption,
+               formats={"share of set within (%)": ".1f", "n": "d"},
+               index_formats={"target": ".2f"})
+    df = df.set_index([("", "data set"), ("", "target")])
+    df.index.names = ["data set", "target"]
+    return df
 
 
 def dataset_info(ds) -> dict:
@@ -112,16 +123,17 @@ def target_coverage_markdown(infos: Iterable[Mapping[str, Any]], targets: Sequen
     return "\n".join(lines)
 
 
-def dataset_table(infos: Iterable[Mapping[str, Any]], caption: str = "") -> Table:
-    """One column per data set (from :func:`dataset_info`), one row per statistic."""
+def dataset_table(infos: Iterable[Mapping[str, Any]], caption: str = "") -> pd.DataFrame:
+    """One column per data set (from :func:`dataset_info`), one row per statistic (the index);
+    the cells are text, each row formatted for its statistic."""
     infos = list(infos)
     spec = [
-        ("samples", "n", "d"), ("image (px)", "image_side", "d"), ("latent dim", "latent_dim", "d"),
-        ("y mean", "y_mean", ".4f"), ("y std", "y_std", ".4f"), ("y min", "y_min", ".4f"),
-        ("y 5th pct", "y_p5", ".4f"), ("y median", "y_p50", ".4f"), ("y 95th pct", "y_p95", ".4f"),
-        ("y max", "y_max", ".4f"), ("volume fraction mean", "vf_mean", ".3f"),
-        ("volume fraction std", "vf_std", ".3f"), ("r(vf, y)", "corr_vf_y", ".2f"),
-        ("R^2(vf, y)", "r2_vf_y", ".2f"),
+        ("samples", "n", ",d"), ("image (px)", "image_side", "d"),
+        ("latent dim", "latent_dim", "d"), ("y mean", "y_mean", ".4f"),
+        ("y std", "y_std", ".4f"), ("y min", "y_min", ".4f"), ("y 5th pct", "y_p5", ".4f"),
+        ("y median", "y_p50", ".4f"), ("y 95th pct", "y_p95", ".4f"), ("y max", "y_max", ".4f"),
+        ("volume fraction mean", "vf_mean", ".3f"), ("volume fraction std", "vf_std", ".3f"),
+        ("r(vf, y)", "corr_vf_y", ".2f"), ("R^2(vf, y)", "r2_vf_y", ".2f"),
     ]
     rows = [[label] + [fmt(i.get(key), f) for i in infos] for label, key, f in spec]
     rows.append(["generation wall time"] + [format_seconds(i.get("wall_time_s")) for i in infos])
@@ -129,7 +141,8 @@ def dataset_table(infos: Iterable[Mapping[str, Any]], caption: str = "") -> Tabl
         format_seconds(i["wall_time_s"] / i["n"]) if not is_missing(i.get("wall_time_s"))
         and i.get("n") else MISSING for i in infos])
     rows.append(["CPU cores"] + [fmt(i.get("cpu_count"), "d") for i in infos])
-    return Table(["statistic"] + [str(i.get("name", "?")) for i in infos], rows, caption=caption)
+    return frame(rows, ["statistic"] + [str(i.get("name", "?")) for i in infos],
+                 index=["statistic"], caption=caption)
 
 
 def plot_generation_steps(generator, z, y: float | None = None):

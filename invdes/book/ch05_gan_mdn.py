@@ -8,13 +8,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from invdes.book.plots import figure_grid
-from invdes.book.tables import MISSING, Table
+from invdes.book.tables import MISSING, frame
 
 
-def keras_layer_table(model, caption: str = "") -> Table:
-    """Layers of a Keras model: name, type, output shape, parameters; a total row last."""
+def keras_layer_table(model, caption: str = "") -> pd.DataFrame:
+    """Layers of a Keras model (a DataFrame, one row per layer): name, type, output shape,
+    parameters; a total row last."""
     rows = []
     total = 0
     for layer in model.layers:
@@ -26,10 +28,9 @@ def keras_layer_table(model, caption: str = "") -> Table:
         total += n
         shape_s = MISSING if shape is None else "(" + ", ".join(
             "batch" if s is None else str(s) for s in shape) + ")"
-        rows.append([layer.name, type(layer).__name__, shape_s, f"{n:,}"])
-    rows.append(["total", "", "", f"{total:,}"])
-    return Table(["layer", "type", "output shape", "parameters"], rows, caption=caption,
-                 align=["l", "l", "l", "r"])
+        rows.append([layer.name, type(layer).__name__, shape_s, n])
+    rows.append(["total", "", "", total])
+    return frame(rows, ["layer", "type", "output shape", "parameters"], caption=caption)
 
 
 def clip_stats(z, *, already_clipped: bool = False, bound: float = 1.0) -> dict:
@@ -99,13 +100,15 @@ def plot_mixture_weights(summaries: Sequence[Mapping[str, Any]]):
     return fig
 
 
-def mixture_table(summaries: Sequence[Mapping[str, Any]], caption: str = "") -> Table:
-    """A table of :func:`mixture_summaries` (components numbered from 1)."""
-    rows = [[s["dataset"], f"{s['target']:.2f}", f"{s['effective']:.1f}",
-             f"{100 * s['top3_weight']:.0f} %", ", ".join(str(i + 1) for i in s["top3"]),
-             f"{s['mean_sigma']:.3f}"] for s in summaries]
-    return Table(["data set", "target", "effective components", "weight of top 3", "top 3",
-                  "mean sigma"], rows, caption=caption)
+def mixture_table(summaries: Sequence[Mapping[str, Any]], caption: str = "") -> pd.DataFrame:
+    """:func:`mixture_summaries` as a DataFrame indexed by data set and target (components
+    numbered from 1; the weight of the top 3 in percent)."""
+    rows = [[s["dataset"], s["target"], s["effective"], 100 * s["top3_weight"],
+             ", ".join(str(i + 1) for i in s["top3"]), s["mean_sigma"]] for s in summaries]
+    return frame(rows, ["data set", "target", "effective components", "weight of top 3 (%)",
+                        "top 3", "mean sigma"], index=["data set", "target"], caption=caption,
+                 formats={"effective components": ".1f", "weight of top 3 (%)": ".0f",
+                          "mean sigma": ".3f"}, index_formats={"target": ".2f"})
 
 
 def plot_latent_marginals(z, targets: Sequence[float], box: float = 1.0):

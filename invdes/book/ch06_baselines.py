@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from invdes.book.plots import figure_grid
-from invdes.book.tables import MISSING, NO_CONVERGENCE, Table, fmt, format_seconds, target_key
+from invdes.book.tables import format_seconds, frame, no_convergence, target_key
 from invdes.study.evaluate import PAPER_TABLE1
 
 
@@ -49,27 +51,35 @@ def bo_rows(results: Mapping[float, Any], config, dataset: str, targets: Iterabl
     return out
 
 
-def bo_table(by_dataset: Mapping[str, list[dict]], caption: str = "") -> Table:
-    """A table of :func:`bo_rows`, ``{dataset: rows}``."""
-    headers = ["data set", "target", "evaluations", "status", "best REP %", "best at",
-               "REP <= 1 % at", "wall time", "simulation", "min REP %", "time"]
-    groups = [("", 2), ("ours", 7), ("paper", 2)]
-    rows = []
+def bo_table(by_dataset: Mapping[str, list[dict]], caption: str = "") -> pd.DataFrame:
+    """:func:`bo_rows` results ``{dataset: rows}`` as a DataFrame indexed by data set and
+    target; grouped columns "ours" (evaluations, budget, status, best REP %, best at, REP <= 1 %
+    at, wall time and simulation time in seconds) and "paper" (min REP %: +inf for "no
+    convergence", NaN where not reported; time in seconds). Counts are nullable integers."""
+    records = []
     for d, rs in by_dataset.items():
         for r in rs:
             status = ("not run" if not r["run"] else
                       "partial" if r["partial"] else "finished")
+            pmin = math.nan
             if r["paper_reported"]:
-                pmin = (NO_CONVERGENCE if r["paper_min_rep_pct"] is None
-                        else fmt(r["paper_min_rep_pct"]))
-            else:
-                pmin = MISSING
-            rows.append([d, f"{r['target']:.2f}", f"{r['n_evaluations']} / {r['budget']}", status,
-                         fmt(r["best_rep_pct"], ".2g"), fmt(r["best_at"], "d"),
-                         fmt(r["first_below"], "d") if r["run"] else MISSING,
-                         format_seconds(r["wall_time_s"]), format_seconds(r["simulation_s"]),
-                         pmin, format_seconds(r["paper_time_s"])])
-    return Table(headers, rows, caption=caption, groups=groups)
+                pmin = math.inf if r["paper_min_rep_pct"] is None else r["paper_min_rep_pct"]
+            records.append([d, r["target"], r["n_evaluations"], r["budget"], status,
+                            r["best_rep_pct"], r["best_at"], r["first_below"],
+                            r["wall_time_s"], r["simulation_s"], pmin, r["paper_time_s"]])
+    columns = pd.MultiIndex.from_tuples(
+        [("", "data set"), ("", "target")]
+        + [("ours", c) for c in ("evaluations", "budget", "status", "best REP %", "best at",
+                                 "REP <= 1 % at", "wall time", "simulation")]
+        + [("paper", "min REP %"), ("paper", "time")])
+    df = frame(records, columns, caption=caption, index_formats={"target": ".2f"}, formats={
+        ("ours", "best REP %"): ".2g", ("paper", "min REP %"): no_convergence(),
+        "wall time": format_seconds, "simulation": format_seconds, "time": format_seconds})
+    for c in ("evaluations", "budget", "best at", "REP <= 1 % at"):
+        df[("ours", c)] = df[("ours", c)].astype("Int64")
+    df = df.set_index([("", "data set"), ("", "target")])
+    df.index.names = ["data set", "target"]
+    return df
 
 
 def bo_status_markdown(by_dataset: Mapping[str, list[dict]], config,

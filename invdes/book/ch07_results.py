@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from invdes.artifacts import atomic_path
 from invdes.book.table1 import method_mean, paper_method_mean
@@ -22,9 +23,8 @@ from invdes.book.tables import (
     MDN_METHODS,
     METHOD_ORDER,
     MISSING,
-    Table,
-    fmt,
     format_seconds,
+    frame,
     is_missing,
     method_label,
     target_key,
@@ -57,40 +57,45 @@ def diversity_novelty(rows_by_dataset: Mapping[str, Iterable[Mapping[str, Any]]]
 
 
 def diversity_novelty_table(rows_by_dataset: Mapping[str, Iterable[Mapping[str, Any]]],
-                            caption: str = "") -> Table:
-    """One row per method, per data set the target-averaged diversity and novelty (methods
-    without any value, such as Bayesian optimization's single design, are left out)."""
+                            caption: str = "") -> pd.DataFrame:
+    """Per method (the index) and data set (column groups) the target-averaged diversity and
+    novelty (fractions of the pixels); methods without any value, such as Bayesian
+    optimization's single design, are left out."""
     recs = diversity_novelty(rows_by_dataset)
     datasets = list(rows_by_dataset)
     shown = {r["method"] for r in recs
              if r["diversity"] is not None or r["novelty"] is not None}
     methods = [m for m in METHOD_ORDER if m in shown] + sorted(shown - set(METHOD_ORDER))
     lookup = {(r["dataset"], r["method"]): r for r in recs}
-    headers = ["method"] + [f"{d} {k}" for d in datasets for k in ("diversity", "novelty")]
-    rows = []
-    for m in methods:
-        row = [method_label(m)]
-        for d in datasets:
-            r = lookup.get((d, m), {})
-            row += [fmt(r.get("diversity"), ".3f"), fmt(r.get("novelty"), ".3f")]
-        rows.append(row)
-    return Table(headers, rows, caption=caption)
+    records = [[method_label(m)] + [lookup.get((d, m), {}).get(k) for d in datasets
+                                     for k in ("diversity", "novelty")] for m in methods]
+    columns = pd.MultiIndex.from_tuples([("", "method")] + [
+        (d, k) for d in datasets for k in ("diversity", "novelty")])
+    df = frame(records, columns, caption=caption, formats={"diversity": ".3f", "novelty": ".3f"})
+    df = df.set_index(("", "method"))
+    df.index.name = "method"
+    return df.astype("float64")
 
 
 def best_of_n_table(curves: Mapping[tuple, Sequence[float]], ns: Sequence[int],
-                    caption: str = "") -> Table:
-    """Expected best REP (percent) at each N of ``ns`` from best-of-N curves
-    ``{(dataset, method, target): curve (fractions)}``; N beyond a curve's pool shows as
-    :data:`MISSING`."""
-    headers = ["data set", "method", "target"] + [f"N = {n}" for n in ns]
+                    caption: str = "") -> pd.DataFrame:
+    """Expected best REP (percent) at each N of ``ns`` (columns under "expected best REP % of
+    N candidates") from best-of-N curves ``{(dataset, method, target): curve (fractions)}``,
+    indexed by data set, method and target; N beyond a curve's pool is NaN."""
     rank = {m: i for i, m in enumerate(METHOD_ORDER)}
-    rows = []
+    records = []
     for (d, m, t), c in sorted(curves.items(),
                                key=lambda kv: (kv[0][0], rank.get(kv[0][1], 99), kv[0][2])):
         c = np.asarray(c, dtype=np.float64)
-        rows.append([d, method_label(m), f"{float(t):.2f}"]
-                    + [fmt(100 * c[n - 1]) if 1 <= n <= c.size else MISSING for n in ns])
-    return Table(headers, rows, caption=caption)
+        records.append([d, method_label(m), float(t)]
+                       + [100 * c[n - 1] if 1 <= n <= c.size else math.nan for n in ns])
+    group = "expected best REP % of N candidates"
+    columns = pd.MultiIndex.from_tuples([("", "data set"), ("", "method"), ("", "target")]
+                                        + [(group, f"N = {n}") for n in ns])
+    df = frame(records, columns, caption=caption, index_formats={"target": ".2f"})
+    df = df.set_index([("", "data set"), ("", "method"), ("", "target")])
+    df.index.names = ["data set", "method", "target"]
+    return df
 
 
 def _by(rows: Iterable[Mapping[str, Any]]) -> dict:
@@ -318,8 +323,9 @@ def goal_checks(rows_by_dataset: Mapping[str, Iterable[Mapping[str, Any]]],
     return out
 
 
-def goal_table(checks: Sequence[Mapping[str, Any]], caption: str = "") -> Table:
-    """Per goal and data set: how many targets meet it, and the misses with their numbers."""
+def goal_table(checks: Sequence[Mapping[str, Any]], caption: str = "") -> pd.DataFrame:
+    """Per goal and data set (the index): how many targets meet it, of how many, and the misses
+    with their numbers (text)."""
     groups: dict[tuple[str, str], list] = {}
     for c in checks:
         groups.setdefault((c["goal"], c["dataset"]), []).append(c)
@@ -331,9 +337,9 @@ def goal_table(checks: Sequence[Mapping[str, Any]], caption: str = "") -> Table:
         misses = [c for c in cs if not c["met"]]
         detail = "; ".join(f"{c['target']:.2f}: {c['ours']:.3g} vs {c['bound']:.3g}"
                            + (f" ({c['note']})" if c["note"] else "") for c in misses)
-        rows.append([goal, d, f"{len(cs) - len(misses)} of {len(cs)}", detail or "-"])
-    return Table(["goal (GAN-MDN)", "data set", "targets met", "misses: ours vs bound"], rows,
-                 caption=caption)
+        rows.append([goal, d, len(cs) - len(misses), len(cs), detail or MISSING])
+    return frame(rows, ["goal (GAN-MDN)", "data set", "targets met", "of", "misses: ours vs bound"],
+                 index=["goal (GAN-MDN)", "data set"], caption=caption)
 
 
 def table1_averages(rows_by_dataset: Mapping[str, Iterable[Mapping[str, Any]]],

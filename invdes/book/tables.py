@@ -1,21 +1,24 @@
-"""Display tables for the book (no pandas needed): :class:`Table` and the formatting rules.
+"""Display tables for the book: DataFrames with display hints, and their pandas ``Styler``.
 
-A :class:`Table` holds headers and rows of strings; it shows itself as HTML in a notebook and
-renders to Markdown or plain text. Missing values (a method the paper did not run, a run we
-have not made yet) show as :data:`MISSING` ("-"); REP values in rows are percent (as in the
-Table 1 CSV), times seconds. The chapter modules (``invdes.book.ch0*``) build their tables with
-these helpers.
+The chapter modules (``invdes.book.ch0*``, :mod:`invdes.book.table1`) return their tables as
+:class:`pandas.DataFrame` built by :func:`frame`: numbers stay numbers (REP in percent as in the
+Table 1 CSV, times in seconds, missing values NaN), grouped headers are MultiIndex columns, and
+``DataFrame.attrs`` carries the caption and the number formats. :func:`style` turns such a
+table into the :class:`~pandas.io.formats.style.Styler` the book shows. Missing values (a method
+the paper did not run, a run we have not made yet) show as :data:`MISSING` ("-").
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from pandas.io.formats.style import Styler
 
 from invdes.study.evaluate import METHOD_LABELS
 
@@ -37,7 +40,7 @@ MDN_METHODS: tuple[str, ...] = ("gan-mdn", "pca-mdn", "direct-mdn")
 
 def is_missing(value) -> bool:
     """True for None, NaN and infinities (values a table shows as :data:`MISSING`)."""
-    if value is None:
+    if value is None or value is pd.NA:
         return True
     try:
         return not math.isfinite(float(value))
@@ -101,121 +104,128 @@ def target_key(target) -> float:
     return round(float(target), 6)
 
 
-@dataclass
-class Table:
-    """A display table: ``headers`` (k strings), ``rows`` (lists of k strings), optional
-    ``caption``, per-column ``align`` ("l", "r" or "c"; default: first column left, the rest
-    right) and header ``groups``: ``[(label, span), ...]`` with spans summing to k, shown as a
-    header row above ``headers`` (an empty label leaves its columns ungrouped). Shows as a
-    compact HTML table in a notebook; :meth:`to_markdown` and :meth:`to_text` flatten the
-    groups into the column names (:attr:`flat_headers`, e.g. "min REP %: ours")."""
+#: The look of every book table (a compact table; numbers right, labels left; group headers
+#: centred over their columns with a rule below; the caption above, left-aligned).
+TABLE_STYLES: tuple[dict[str, str], ...] = (
+    {"selector": "", "props": "font-size: 0.82em; border-collapse: collapse"},
+    {"selector": "caption",
+     "props": "caption-side: top; text-align: left; font-weight: bold; padding-bottom: 0.3em"},
+    {"selector": "th, td", "props": "padding: 0.15em 0.45em; white-space: nowrap"},
+    {"selector": "td", "props": "text-align: right"},
+    {"selector": "th.row_heading, th.index_name", "props": "text-align: left; vertical-align: top"},
+    {"selector": "th.row_heading:not(.level0)", "props": "font-weight: normal"},
+    {"selector": "th.col_heading", "props": "text-align: center"},
+    {"selector": "thead tr:last-child th", "props": "border-bottom: 1px solid #999"},
+)
 
-    headers: Sequence[str]
-    rows: list[list[str]] = field(default_factory=list)
-    caption: str = ""
-    align: Sequence[str] | None = None
-    groups: Sequence[tuple[str, int]] | None = None
+#: Added for grouped headers (MultiIndex columns): a rule below each group label.
+GROUP_STYLE: dict[str, str] = {"selector": "th.col_heading.level0",
+                               "props": "border-bottom: 1px solid #999"}
 
-    def __post_init__(self) -> None:
-        self.headers = [str(h) for h in self.headers]
-        k = len(self.headers)
-        if k == 0:
-            raise ValueError("a table needs at least one column header")
-        self.rows = [[str(c) for c in row] for row in self.rows]
-        for i, row in enumerate(self.rows):
-            if len(row) != k:
-                raise ValueError(f"row {i} has {len(row)} cells; the table has {k} columns")
-        if self.align is None:
-            self.align = ["l"] + ["r"] * (k - 1)
-        self.align = list(self.align)
-        if len(self.align) != k or any(a not in ("l", "r", "c") for a in self.align):
-            raise ValueError(f"align needs {k} entries out of 'l', 'r', 'c'; got {self.align}")
-        if self.groups is not None:
-            self.groups = [(str(label), int(span)) for label, span in self.groups]
-            if any(span < 1 for _, span in self.groups) or sum(
-                    span for _, span in self.groups) != k:
-                raise ValueError(f"group spans must be >= 1 and sum to the {k} columns; got "
-                                 f"{self.groups}")
+#: A cell format: a ``format`` spec (".2f", "d", ...) or a callable value -> text.
+Format = str | Callable[[Any], str]
 
-    @property
-    def flat_headers(self) -> list[str]:
-        """Column names with their group label in front ("group: name") where grouped."""
-        if not self.groups:
-            return list(self.headers)
-        labels = [label for label, span in self.groups for _ in range(span)]
-        return [f"{g}: {h}" if g else h for g, h in zip(labels, self.headers, strict=True)]
 
-    def column(self, header: str) -> list[str]:
-        """The cells of the column named ``header`` (a flat or a plain header)."""
-        for names in (self.flat_headers, self.headers):
-            if header in names:
-                j = names.index(header)
-                return [row[j] for row in self.rows]
-        raise ValueError(f"no column {header!r}; columns are {self.flat_headers}")
+def _is_na(value) -> bool:
+    """None, NaN or pd.NA (not infinity: a formatter may give it a meaning)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
-    def to_markdown(self) -> str:
-        """A GitHub/MyST pipe table (``|`` in cells escaped); the caption as a line above."""
-        def cell(s: str) -> str:
-            return s.replace("|", "\\|")
 
-        marks = {"l": ":--", "r": "--:", "c": ":-:"}
-        lines = [f"**{self.caption}**", ""] if self.caption else []
-        lines.append("| " + " | ".join(cell(h) for h in self.flat_headers) + " |")
-        lines.append("|" + "|".join(marks[a] for a in self.align) + "|")
-        lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in self.rows]
-        return "\n".join(lines)
+def _formatter(spec: Format, missing: str) -> Callable[[Any], str]:
+    if callable(spec):
+        return lambda v: missing if _is_na(v) else spec(v)
+    return lambda v: fmt(v, spec, missing)
 
-    def to_html(self) -> str:
-        """A compact HTML table (cells escaped, small font, no wrapping inside numbers), the
-        caption as ``<caption>``, the groups as a first header row."""
-        css = {"l": "left", "r": "right", "c": "center"}
-        td = "padding:0.15em 0.35em;white-space:nowrap"
-        out = ['<div style="overflow-x:auto">',
-               '<table class="invdes-table" style="font-size:0.82em;border-collapse:collapse">']
-        if self.caption:
-            out.append(f'<caption style="caption-side:top;text-align:left;font-weight:bold">'
-                       f"{html.escape(self.caption)}</caption>")
-        out.append("<thead>")
-        if self.groups:
-            out.append("<tr>" + "".join(
-                f'<th colspan="{span}" style="text-align:center;{td};'
-                f'border-bottom:{"1px solid #999" if label else "none"}">'
-                f"{html.escape(label)}</th>" for label, span in self.groups) + "</tr>")
-        out.append("<tr>" + "".join(
-            f'<th style="text-align:{css[a]};{td}">{html.escape(h)}</th>'
-            for h, a in zip(self.headers, self.align, strict=True)) + "</tr>")
-        out.append("</thead><tbody>")
-        for row in self.rows:
-            out.append("<tr>" + "".join(
-                f'<td style="text-align:{css[a]};{td}">{html.escape(c)}</td>'
-                for c, a in zip(row, self.align, strict=True)) + "</tr>")
-        out.append("</tbody></table></div>")
-        return "\n".join(out)
 
-    def to_text(self) -> str:
-        """Fixed-width plain text (columns padded to their widest cell)."""
-        heads = self.flat_headers
-        widths = [max(len(h), *(len(r[j]) for r in self.rows)) if self.rows else len(h)
-                  for j, h in enumerate(heads)]
+def yes_no(value) -> str:
+    """A check for a table cell: "yes" or "no" (:func:`style` shows a failed check in bold)."""
+    return "yes" if bool(value) else "no"
 
-        def line(cells) -> str:
-            parts = [c.ljust(w) if a == "l" else c.rjust(w) if a == "r" else c.center(w)
-                     for c, w, a in zip(cells, widths, self.align, strict=True)]
-            return "  ".join(parts).rstrip()
 
-        out = [self.caption] if self.caption else []
-        out += [line(heads), "  ".join("-" * w for w in widths)]
-        out += [line(r) for r in self.rows]
-        return "\n".join(out)
+def no_convergence(spec: str = ".2f") -> Callable[[Any], str]:
+    """A formatter for a REP column where +inf means the paper's "no convergence"
+    (:data:`NO_CONVERGENCE`)."""
+    return lambda v: NO_CONVERGENCE if float(v) == math.inf else fmt(v, spec)
 
-    def __str__(self) -> str:
-        return self.to_text()
 
-    def __repr__(self) -> str:
-        return self.to_text()
+def frame(records: Iterable[Mapping[str, Any]] | Sequence[Sequence[Any]], columns=None, *,
+          index: Sequence[str] | None = None, caption: str = "",
+          formats: Mapping[Any, Format] | None = None,
+          index_formats: Mapping[str, Format] | None = None) -> pd.DataFrame:
+    """A book table as a DataFrame: ``records`` (dicts, or rows with ``columns``; a
+    :class:`pandas.MultiIndex` for grouped headers), ``index`` (columns moved into the row
+    index, e.g. ``["data set", "target"]`` or ``[("", "target")]``, named by their last
+    label), and the display hints :func:`style` reads from
+    ``DataFrame.attrs``: ``caption``, ``formats`` ({column label, group label or full column
+    key: format}) and ``index_formats`` ({index level name: format}). Values stay numbers, so
+    a JupyterLab user can sort, filter and plot the table."""
+    records = list(records)
+    if records and isinstance(records[0], Mapping):
+        df = pd.DataFrame.from_records(records, columns=columns)
+    else:
+        df = pd.DataFrame(records, columns=columns)
+    if index:
+        df = df.set_index(list(index))
+        # a grouped column moved into the index keeps only its own label ("target")
+        df.index.names = [n[-1] if isinstance(n, tuple) else n for n in df.index.names]
+    df.attrs.update(caption=caption, formats=dict(formats or {}),
+                    index_formats=dict(index_formats or {}))
+    return df
 
-    def _repr_html_(self) -> str:
-        return self.to_html()
+
+def _matches(key, column) -> bool:
+    if key == column:
+        return True
+    return isinstance(column, tuple) and not isinstance(key, tuple) and key in column
+
+
+def _default_format(series: pd.Series) -> Format:
+    if pd.api.types.is_bool_dtype(series):
+        return yes_no
+    if pd.api.types.is_integer_dtype(series):
+        return ",d"
+    if pd.api.types.is_float_dtype(series):
+        return ".2f"
+    return str
+
+
+def style(df: pd.DataFrame, caption: str | None = None, *,
+          formats: Mapping[Any, Format] | None = None, hide_index: bool = False,
+          missing: str = MISSING) -> Styler:
+    """The book's rendering of a table from :func:`frame`: a :class:`pandas.io.formats.style.
+    Styler` with the caption (``caption`` or ``df.attrs["caption"]``), grouped column headers
+    (MultiIndex columns), number formats (``df.attrs["formats"]`` updated by ``formats``;
+    otherwise floats ".2f", integers with thousands separators, booleans yes / **no**, missing
+    values :data:`MISSING`), the index levels formatted by ``df.attrs["index_formats"]`` and
+    :data:`TABLE_STYLES`. ``hide_index`` hides the row index (for a plain list of rows).
+
+    The HTML is deterministic (the CSS id comes from the caption and the columns, not a random
+    uuid; no per-cell ids), so a re-executed notebook shows the same output as long as the
+    numbers do (what ``pytest --nbval`` checks)."""
+    attrs = df.attrs
+    caption = attrs.get("caption", "") if caption is None else caption
+    specs = {**attrs.get("formats", {}), **(formats or {})}
+    key = hashlib.sha1(repr((caption, list(df.columns), df.shape)).encode()).hexdigest()[:10]
+    st = Styler(df, uuid=f"invdes{key}", cell_ids=False,
+                caption=html.escape(caption) if caption else None)
+    for column in df.columns:
+        spec = next((s for k, s in reversed(specs.items()) if _matches(k, column)), None)
+        spec = _default_format(df[column]) if spec is None else spec
+        st.format(_formatter(spec, missing), subset=[column], escape="html")
+        if pd.api.types.is_bool_dtype(df[column]):
+            st.map(lambda v: "" if v else "font-weight: bold", subset=[column])
+    st.format_index(escape="html", axis="columns", level=list(range(df.columns.nlevels)))
+    st.format_index(escape="html", axis="index", level=list(range(df.index.nlevels)))
+    for level, spec in attrs.get("index_formats", {}).items():
+        if level in (df.index.names or []):
+            st.format_index(_formatter(spec, missing), axis="index", escape="html",
+                            level=list(df.index.names).index(level))
+    grouped = isinstance(df.columns, pd.MultiIndex)
+    st.set_table_styles(list(TABLE_STYLES) + ([GROUP_STYLE] if grouped else []))
+    st.set_table_attributes('class="invdes-table"')
+    if hide_index:
+        st.hide(axis="index")
+    return st
 
 
 #: Short method names for wide tables.
@@ -231,7 +241,7 @@ def method_label(method: str, short: bool = False) -> str:
 
 
 __all__ = [
-    "builtin", "fmt", "format_seconds", "glue_values", "is_missing", "MDN_METHODS",
-    "method_label", "METHOD_ORDER", "MISSING", "NO_CONVERGENCE", "SHORT_LABELS", "Table",
-    "target_key"
+    "builtin", "fmt", "Format", "format_seconds", "frame", "glue_values", "is_missing",
+    "MDN_METHODS", "method_label", "METHOD_ORDER", "MISSING", "no_convergence",
+    "NO_CONVERGENCE", "SHORT_LABELS", "GROUP_STYLE", "style", "TABLE_STYLES", "target_key", "yes_no"
 ]

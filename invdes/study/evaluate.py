@@ -18,8 +18,6 @@ on a scale that does not depend on the luck of one draw.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from invdes.artifacts import atomic_path
 from invdes.checks import check_positive_target as _check_target
@@ -58,6 +57,12 @@ DRAWS_CSV_COLUMNS: tuple[str, ...] = ("dataset", "method", "target", "draw", "me
                                       "min_rep_pct")
 #: Confidence level of the intervals over draws.
 DRAW_CONFIDENCE = 0.95
+
+#: Table 1 columns holding text; :data:`TABLE1_INTEGER`: counts; every other column is a float.
+TABLE1_TEXT: tuple[str, ...] = ("dataset", "method")
+
+
+TABLE1_INTEGER: tuple[str, ...] = ("n", "draws")
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,14 +391,10 @@ def draw_rows(dataset: str, method: str, target: float, y_hats) -> list[dict]:
 
 def write_draws_csv(rows: Iterable[Mapping[str, Any]], path) -> Path:
     """Write the per-draw rows of :func:`draw_rows` to ``path`` atomically."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(DRAWS_CSV_COLUMNS)
-    for row in rows:
-        w.writerow([_csv_value(row[c]) for c in DRAWS_CSV_COLUMNS])
+    df = pd.DataFrame.from_records(list(rows), columns=list(DRAWS_CSV_COLUMNS))
     path = Path(path)
     with atomic_path(path) as tmp:
-        tmp.write_text(buf.getvalue())
+        df.to_csv(tmp, index=False, lineterminator="\n")
     return path
 
 
@@ -419,51 +420,71 @@ def bo_table1_row(dataset: str, result) -> dict:
     }
 
 
-def _csv_value(v) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return ""
-    if isinstance(v, (float, np.floating)):
-        return repr(float(v))
-    return str(v)
+def table1_frame(rows: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    """Table 1 rows as a DataFrame with :data:`TABLE1_COLUMNS` in order (then any further
+    columns the rows carry): text columns :data:`TABLE1_TEXT`, integer columns
+    :data:`TABLE1_INTEGER` (nullable ``Int64``), every other column float64 with NaN for a
+    missing value. Raises ``ValueError`` when a row lacks one of :data:`TABLE1_COLUMNS`."""
+    if isinstance(rows, pd.DataFrame):
+        df = rows.copy()
+    else:
+        rows = list(rows)
+        for i, row in enumerate(rows):
+            missing = [c for c in TABLE1_COLUMNS if c not in row]
+            if missing:
+                raise ValueError(f"row {i} lacks column(s) {missing}; columns are "
+                                 f"{TABLE1_COLUMNS}")
+        df = pd.DataFrame.from_records(rows)
+    lacking = [c for c in TABLE1_COLUMNS if c not in df.columns]
+    if lacking:
+        raise ValueError(f"the table lacks column(s) {lacking}; columns are {TABLE1_COLUMNS}")
+    df = df[list(TABLE1_COLUMNS) + [c for c in df.columns if c not in TABLE1_COLUMNS]]
+    return df.astype({c: _table1_dtype(c) for c in df.columns})
 
 
-def write_table1_csv(rows: Iterable[Mapping[str, Any]], path) -> Path:
-    """Write rows with :data:`TABLE1_COLUMNS` to ``path`` atomically (missing values empty)."""
-    rows = list(rows)
-    for i, row in enumerate(rows):
-        missing = [c for c in TABLE1_COLUMNS if c not in row]
-        if missing:
-            raise ValueError(f"row {i} lacks column(s) {missing}; columns are {TABLE1_COLUMNS}")
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(TABLE1_COLUMNS)
-    for row in rows:
-        w.writerow([_csv_value(row[c]) for c in TABLE1_COLUMNS])
+def _table1_dtype(column: str) -> str:
+    if column in TABLE1_TEXT:
+        return "str"
+    return "Int64" if column in TABLE1_INTEGER else "float64"
+
+
+def write_table1_csv(rows: Iterable[Mapping[str, Any]] | pd.DataFrame, path) -> Path:
+    """Write Table 1 rows (dicts or a DataFrame with :data:`TABLE1_COLUMNS`) to ``path``
+    atomically with pandas: one line per row, missing values empty, floats in their shortest
+    round-trip form."""
+    df = table1_frame(rows)
     path = Path(path)
     with atomic_path(path) as tmp:
-        tmp.write_text(buf.getvalue())
+        df.to_csv(tmp, index=False, na_rep="", lineterminator="\n")
     return path
 
 
-def read_table1_csv(path) -> list[dict]:
-    """Rows written by :func:`write_table1_csv` (numbers as float / int, empty as None)."""
+def read_table1_frame(path) -> pd.DataFrame:
+    """The Table 1 CSV at ``path`` as a DataFrame (dtypes of :func:`table1_frame`; a column of
+    :data:`TABLE1_COLUMNS` absent from an older file is added, all missing)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Table 1 file {path} is missing")
-    rows = []
-    with open(path, newline="") as f:
-        for rec in csv.DictReader(f):
-            row: dict[str, Any] = {}
-            for c in TABLE1_COLUMNS:
-                v = rec.get(c, "")
-                if c in ("dataset", "method"):
-                    row[c] = v
-                elif v == "":
-                    row[c] = None
-                else:
-                    row[c] = int(float(v)) if c in ("n", "draws") else float(v)
-            rows.append(row)
-    return rows
+    # only an empty field is missing (a method named "NA" stays a name)
+    df = pd.read_csv(path, dtype={c: "str" for c in TABLE1_TEXT}, keep_default_na=False,
+                     na_values=[""])
+    for c in TABLE1_COLUMNS:
+        if c not in df.columns:
+            df[c] = None
+    return table1_frame(df)
+
+
+def frame_records(df: pd.DataFrame) -> list[dict]:
+    """The rows of a DataFrame as dicts of Python values (missing values None)."""
+    out = df.astype(object).where(df.notna(), None).to_dict("records")
+    return [{k: v.item() if isinstance(v, np.generic) else v for k, v in r.items()}
+            for r in out]
+
+
+def read_table1_csv(path) -> list[dict]:
+    """Rows written by :func:`write_table1_csv` as dicts (numbers as float / int, missing
+    values None): :func:`read_table1_frame` as records."""
+    return frame_records(read_table1_frame(path))
 
 
 # --------------------------------------------------------------------------------------------
@@ -553,7 +574,8 @@ def plot_best_of_n(curves: Mapping[str, Sequence[float]], *, percent_input: bool
 
 
 __all__ = [
-    "METHOD_LABELS", "PAPER_N_CANDIDATES", "PAPER_TABLE1", "TABLE1_COLUMNS", "best_of_n_curve",
+    "METHOD_LABELS", "PAPER_N_CANDIDATES", "PAPER_TABLE1", "TABLE1_COLUMNS", "TABLE1_INTEGER",
+    "TABLE1_TEXT", "best_of_n_curve", "frame_records", "read_table1_frame", "table1_frame",
     "bo_table1_row", "diversity", "evaluate_candidates", "format_percent", "nearest_distances",
     "novelty", "pairwise_hamming", "paper_table1_rows", "plot_best_of_n", "plot_bo_history",
     "read_table1_csv", "rep", "rep_percent", "table1_row", "table1_rows", "write_table1_csv",
