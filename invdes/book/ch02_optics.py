@@ -49,10 +49,12 @@ def chosen_stacks():
 
 
 def style_search(table, caption: str):
-    """A pandas Styler of a search table: caption, formats, index hidden."""
+    """The book's Styler (:func:`invdes.book.tables.style`) of a search table: caption,
+    formats, index hidden."""
+    from invdes.book.tables import style
+
     near = [c for c in table.columns if c.startswith("near_")]
-    formats = {"mean": "{:.3f}", "std": "{:.3f}", "r2_vf": "{:.2f}",
-               "thickness_nm": "{:.0f}", "period_nm": "{:.0f}",
-               **dict.fromkeys(near, "{:.0f}")}
-    return (table.style.format({k: v for k, v in formats.items() if k in table.columns})
-            .hide(axis="index").set_caption(caption))
+    formats = {"mean": ".3f", "std": ".3f", "r2_vf": ".2f", "thickness_nm": ".0f",
+               "period_nm": ".0f", **dict.fromkeys(near, ".0f")}
+    return style(table, caption, formats={k: v for k, v in formats.items()
+                                          if k in table.columns}, hide_index=True)
