@@ -152,9 +152,10 @@ def server(book_html: Path):
     httpd.server_close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_context(_browser_available, tmp_path_factory):
-    """A headless Chromium context with a fresh user-data-dir."""
+    """A headless Chromium context with a fresh user-data-dir (module scope: its sync
+    Playwright loop must be gone before another module, e.g. the JupyterLab test, starts one)."""
     from playwright.sync_api import Error, sync_playwright
 
     profile_dir = tmp_path_factory.mktemp("chromium-profile")
@@ -176,7 +177,7 @@ def screenshot_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("book-screenshots")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def opened(browser_context, server, book_html, screenshot_dir):
     """``opened(page_name) -> (playwright page, HTTP status)``: each page opened once."""
     cache = {}
