@@ -21,7 +21,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -101,7 +100,13 @@ class Lab:
 
     def start(self) -> None:
         self.root.mkdir()
-        shutil.copy2(NOTEBOOK, self.root / NOTEBOOK.name)  # a copy: the repo stays untouched
+        # a copy without the committed (paper-profile) outputs, as a reader who clears them
+        # before running: the repo stays untouched
+        notebook = json.loads(NOTEBOOK.read_text())
+        for cell in notebook["cells"]:
+            if cell["cell_type"] == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+        (self.root / NOTEBOOK.name).write_text(json.dumps(notebook, indent=1))
         settings = self.tmp / "lab-user-settings"
         # no news / update pop-up over the menu; every cell in the DOM (no windowing)
         for plugin, values in {
