@@ -326,6 +326,22 @@ def _flux(e: np.ndarray, modes: Modes) -> np.ndarray:
     return (ex * hy.conj() - ey * hx.conj()).real
 
 
+def _normal_incidence(wavelength: float, period: float, mx: int, my: int, eps_in: complex):
+    """What every normal-incidence solve shares: the orders, their K = k / k0 (kx, ky), k0,
+    the incidence medium's modes, the two unit incident fields (E along x, along y; (2N, 2))
+    and their incident power (2,)."""
+    orders = Orders(mx, my)
+    kx = (orders.p * wavelength / period).astype(float)
+    ky = (orders.q * wavelength / period).astype(float)
+    top = uniform_modes(eps_in, kx, ky)
+    n = orders.n
+    incident = np.zeros((2 * n, 2), dtype=complex)
+    incident[orders.zero, 0] = 1.0  # E along x
+    incident[n + orders.zero, 1] = 1.0  # E along y
+    p_in = _flux(incident, top).sum(axis=0)
+    return orders, kx, ky, 2 * np.pi / wavelength, top, incident, p_in
+
+
 def stack_reflectance_transmittance(
     layers: list[Layer],
     *,
@@ -359,18 +375,9 @@ def stack_reflectance_transmittance(
     if eps_in.imag != 0 or eps_in.real <= 0:
         raise ValueError(f"eps_in must be real and positive (lossless incidence); got {eps_in}")
 
-    orders = Orders(mx, my)
-    kx = (orders.p * wavelength / period).astype(float)
-    ky = (orders.q * wavelength / period).astype(float)
-    k0 = 2 * np.pi / wavelength
-
-    top = uniform_modes(eps_in, kx, ky)
+    orders, kx, ky, k0, top, incident, p_in = _normal_incidence(wavelength, period, mx, my,
+                                                                eps_in)
     bottom = uniform_modes(eps_out, kx, ky)
-    n = orders.n
-    incident = np.zeros((2 * n, 2), dtype=complex)
-    incident[orders.zero, 0] = 1.0  # E along x
-    incident[n + orders.zero, 1] = 1.0  # E along y
-    p_in = _flux(incident, top).sum(axis=0)
 
     layer_modes = [_layer_modes(i, layer, orders, kx, ky, formulation, fourier)
                    for i, layer in enumerate(layers)]
@@ -520,16 +527,8 @@ def single_layer_sweep(
         raise ValueError(f"thicknesses must be finite and >= 0; got {thicknesses}")
     eps_outs = [_check_eps("eps_out", e) for e in np.atleast_1d(eps_outs)]
     grid = check_grid(eps_grid)
-    orders = Orders(mx, my)
-    kx = (orders.p * wavelength / period).astype(float)
-    ky = (orders.q * wavelength / period).astype(float)
-    k0 = 2 * np.pi / wavelength
-    top = uniform_modes(eps_in, kx, ky)
-    n = orders.n
-    incident = np.zeros((2 * n, 2), dtype=complex)
-    incident[orders.zero, 0] = 1.0
-    incident[n + orders.zero, 1] = 1.0
-    p_in = _flux(incident, top).sum(axis=0)
+    orders, kx, ky, k0, top, incident, p_in = _normal_incidence(wavelength, period, mx, my,
+                                                                eps_in)
     if np.all(grid == grid.flat[0]):
         layer = uniform_modes(complex(grid.flat[0]), kx, ky)
     else:
