@@ -544,7 +544,9 @@ def generate_dataset(
             old = json.loads(meta_file.read_text())
         except (OSError, ValueError):
             old = None
-        if not resume or old != fp:
+        # no readable fingerprint.json (a fresh clone of committed chunks: the file is not
+        # tracked): keep the chunks, each is checked against its own fingerprint hash below
+        if not resume or (old is not None and old != fp):
             why = "resume=False" if not resume else "its fingerprint differs"
             log.info("%s (%s): discarding unfinished chunks in %s (%s)", name, profile.name,
                      part, why)

@@ -217,6 +217,21 @@ def test_resume_after_exception_is_exact(tmp_path):
     assert not part.exists()
 
 
+def test_committed_chunks_resume_without_fingerprint_file(tmp_path):
+    """A fresh clone has the committed chunk files but not the untracked fingerprint.json:
+    the chunks are still resumed (each carries its own fingerprint hash)."""
+    ref, *_ = _make(out_path=tmp_path / "ref" / "d.h5")
+    with pytest.raises(RuntimeError):
+        _make(sim=FakeSimulate(fail_after=2))
+    part = D.partial_dir(D.dataset_path("data-ii", "smoke"))
+    (part / "fingerprint.json").unlink()
+    again = FakeSimulate()
+    path, *_ = _make(sim=again)
+    assert again.calls == 1 and again.rows == 2  # only the missing last chunk
+    for a, b in zip(_arrays(ref), _arrays(path), strict=True):
+        assert np.array_equal(a, b)
+
+
 def test_invalid_chunk_file_is_redone(tmp_path):
     ref, *_ = _make(out_path=tmp_path / "ref" / "d.h5")
     with pytest.raises(RuntimeError):
