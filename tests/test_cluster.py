@@ -308,7 +308,7 @@ def test_bo_on_cluster_writes_the_local_record(cluster, generator, tmp_path):
     run_bo(lambda z: absorption(generator.generate(z), stack, n_jobs=1), 4, 0.65,
            profile.bo, state_path=local, progress=False)
     results = list(run_bo_targets(cluster, profile, [("data-ii", 0.65), ("data-ii", 0.6)],
-                                  lambda p, d, t: tmp_path / f"{d}_{t:.2f}.npz"))
+                                  lambda p, d, t, s=None: tmp_path / f"{d}_{t:.2f}.npz"))
     assert sorted(r["target"] for r in results) == [0.6, 0.65]
     with np.load(local) as a, np.load(tmp_path / "data-ii_0.65.npz") as b:
         for key in ("xs", "ys", "reps"):

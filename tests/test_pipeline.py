@@ -249,3 +249,26 @@ def test_design_warns_outside_training_range(smoke_copy, capsys):
     assert main(["design", "--target", "0.9", "--profile", "smoke", "--n", "2",
                  "--no-verify"]) == 0
     assert "outside the absorption range seen in training" in capsys.readouterr().err
+
+
+def test_bo_spread_runs_have_their_own_seeded_records(smoke_copy):
+    """Spread runs (``bo.spread_seeds`` at ``bo.spread_targets``) write records of their own,
+    start from other random latents than the profile's seed, and leave the seed-0 record alone."""
+    import dataclasses
+
+    from invdes.config import get_profile
+
+    smoke = get_profile("smoke")
+    profile = dataclasses.replace(smoke, bo=dataclasses.replace(smoke.bo, spread_seeds=(1,)))
+    jobs = pipeline.bo_jobs(profile, ("data-ii",), (0.6, 0.65))
+    assert jobs == [("data-ii", 0.6, None), ("data-ii", 0.65, None), ("data-ii", 0.65, 1)]
+    base = pipeline.bo_state_path("smoke", "data-ii", 0.65)
+    assert base.exists()
+    before = base.stat().st_mtime_ns
+    pipeline.step_baselines(profile, n_jobs=1, datasets=("data-ii",), targets=(0.65,))
+    seeded = pipeline.bo_state_path("smoke", "data-ii", 0.65, 1)
+    assert seeded.name == "target_0.65_seed1.npz" and seeded.exists()
+    assert base.stat().st_mtime_ns == before
+    spread = pipeline.load_bo_spread(profile, "data-ii")
+    assert set(spread) == {(0.65, 0), (0.65, 1), (0.75, 0)}  # 0.75 seed 1 was not asked for
+    assert not np.allclose(spread[(0.65, 0)].z_history[0], spread[(0.65, 1)].z_history[0])

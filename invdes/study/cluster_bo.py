@@ -42,15 +42,17 @@ def latent_objective(cluster: Cluster, profile, dataset: str, *, generator_hash:
     return objective
 
 
-def run_bo_targets(scheduler: Scheduler, profile, jobs: Sequence[tuple[str, float]],
-                   state_path: Callable[[str, str, float], Path], *,
+def run_bo_targets(scheduler: Scheduler, profile, jobs: Sequence[tuple],
+                   state_path: Callable[..., Path], *,
                    n_iterations: int | None = None) -> Iterator[dict]:
-    """Run one BO loop per ``(data set, target)`` of ``jobs``, concurrently in threads of this
-    process, with their simulations on the cluster; each loop resumes from and writes
-    ``state_path(profile_name, data set, target)`` as :func:`invdes.inverse.baselines.run_bo` does.
+    """Run one BO loop per ``(data set, target)`` or ``(data set, target, seed)`` of ``jobs``
+    (seed None or absent: the profile's), concurrently in threads of this process, with their
+    simulations on the cluster; each loop resumes from and writes
+    ``state_path(profile_name, data set, target, seed)`` as
+    :func:`invdes.inverse.baselines.run_bo` does.
 
-    Yields ``{"dataset", "target", "rep_best", "wall_time_s"}`` as each loop finishes. On the
-    first failure the other loops stop at their next evaluation (their state files keep every
+    Yields ``{"dataset", "target", "seed", "rep_best", "wall_time_s"}`` as each loop finishes.
+    On the first failure the other loops stop at their next evaluation (their state files keep every
     finished step) and the error is raised.
     """
     from threadpoolctl import threadpool_limits
@@ -62,22 +64,25 @@ def run_bo_targets(scheduler: Scheduler, profile, jobs: Sequence[tuple[str, floa
     if not jobs:
         return
     ghash = NumpyGenerator.from_profile(profile.name).artifact_hash
-    config = profile.bo if n_iterations is None else replace(profile.bo,
-                                                              n_iterations=n_iterations)
+    jobs = [(j[0], j[1], j[2] if len(j) > 2 else None) for j in jobs]
     stop = threading.Event()
     with using(scheduler) as cluster:
         objectives = {d: latent_objective(cluster, profile, d, generator_hash=ghash, stop=stop)
-                      for d in {d for d, _ in jobs}}
+                      for d in {j[0] for j in jobs}}
 
-        def one(dataset: str, target: float) -> dict:
+        def one(dataset: str, target: float, seed: int | None) -> dict:
+            config = profile.bo if seed is None else replace(profile.bo, seed=int(seed))
+            if n_iterations is not None:
+                config = replace(config, n_iterations=n_iterations)
             res = run_bo(objectives[dataset], DATASETS[dataset] ** 2, target, config,
-                         state_path=state_path(profile.name, dataset, target), progress=False)
-            return {"dataset": dataset, "target": target, "rep_best": res.rep_best,
-                    "wall_time_s": res.wall_time_s}
+                         state_path=state_path(profile.name, dataset, target, seed),
+                         progress=False)
+            return {"dataset": dataset, "target": target, "seed": config.seed,
+                    "rep_best": res.rep_best, "wall_time_s": res.wall_time_s}
 
         # the GP work of all loops shares this client's cores: one BLAS thread per loop
         with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-            futures = [pool.submit(one, d, t) for d, t in jobs]
+            futures = [pool.submit(one, d, t, s) for d, t, s in jobs]
             try:
                 for future in as_completed(futures):
                     yield future.result()
