@@ -117,6 +117,22 @@ class MDNConfig:
 
 
 @dataclass(frozen=True)
+class FlowConfig:
+    """A conditional normalizing flow p(z | y) (:class:`invdes.inverse.flow.ConditionalFlow`):
+    ``n_bijectors`` masked autoregressive flows on atanh(z), conditioned on the standardized y."""
+
+    n_bijectors: int = 4
+    hidden_units: tuple[int, ...] = (64, 64)
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    max_epochs: int = 300
+    patience: int = 30
+    validation_fraction: float = 0.1
+    box_margin: float = 1e-3
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class BOConfig:
     """Bayesian optimization in latent space (scikit-optimize, GP-Hedge acquisition)."""
 

@@ -1,6 +1,7 @@
 """Inverse models: from a target absorption to candidate microstructures.
 
 - :mod:`invdes.inverse.mdn`        the mixture density network (Keras 3 + TensorFlow Probability)
+- :mod:`invdes.inverse.flow`       a conditional normalizing flow p(z | y) on the latent box
 - :mod:`invdes.inverse.baselines`  GAN-MDN (the proposed method), PCA-MDN, the direct MDN,
   Bayesian optimization in the latent space and the null designers
 - :mod:`invdes.inverse.bo_gp`      the Gaussian process behind the Bayesian optimization
