@@ -172,9 +172,14 @@ def cmd_design(args: argparse.Namespace) -> int:
                 raise ValueError(f"--out {out}: parent folder {parent} does not exist")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TargetRangeWarning)
+            if args.budget is not None and args.method != "refine":
+                raise ValueError("--budget applies to --method refine only")
+            if args.method == "refine" and args.no_verify:
+                raise ValueError("--method refine always simulates (it refines with the "
+                                 "RCWA); drop --no-verify")
             result = design(target, dataset=args.dataset, n=args.n, method=args.method,
                             seed=args.seed, verify=not args.no_verify, profile=args.profile,
-                            progress=not args.json)
+                            progress=not args.json, budget=args.budget)
         for w in caught:
             if issubclass(w.category, TargetRangeWarning):
                 print(f"invdes: warning: {w.message}", file=sys.stderr)
@@ -248,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="whose stack judges the image (default: the data set whose images have "
                    "its size: 96x96 data-i, 64x64 data-ii)")
     p.set_defaults(func=cmd_simulate)
-    from invdes.design import DESIGN_METHODS, MAX_CANDIDATES
+    from invdes.design import DESIGN_METHODS, MAX_BUDGET, MAX_CANDIDATES
 
     p = sub.add_parser("design", help="candidate microstructures for a target absorption")
     p.add_argument("--target", required=True, help="target absorption, strictly in (0, 1)")
@@ -256,7 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Data-I (3x3 latent, 96x96) or Data-II (2x2 latent, 64x64)")
     p.add_argument("--n", type=_positive_int, default=30,
                    help=f"number of candidates (1 to {MAX_CANDIDATES:,})")
-    p.add_argument("--method", default="gan-mdn", choices=DESIGN_METHODS)
+    p.add_argument("--method", default="gan-mdn", choices=DESIGN_METHODS,
+                   help="refine: new designs proposed, filtered by a surrogate and refined "
+                   "with the RCWA (chapter 8); the others sample a trained inverse model")
+    p.add_argument("--budget", type=_positive_int, default=None,
+                   help=f"RCWA simulations --method refine may spend (n to {MAX_BUDGET:,}; "
+                   "default: 200 per 30 designs)")
     p.add_argument("--seed", type=_positive_int, default=0)
     p.add_argument("--out", metavar="DIR", help="write candidates and summaries into DIR")
     p.add_argument("--no-verify", action="store_true",
@@ -269,8 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="run the pipeline with the artifact cache")
     p.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
                    help="settings profile (default: paper, the committed artifacts)")
+    from invdes.study.pipeline import STEPS
+
     p.add_argument("--steps", default=None,
-                   help="comma-separated subset of gan,data,mdn,baselines,evaluate (default all)")
+                   help="comma-separated subset of " + ",".join(STEPS) + " (default all)")
     p.add_argument("--force", action="store_true", help="recompute even when artifacts match")
     p.add_argument("--n-jobs", type=_positive_int, default=None,
                    help="simulation processes (default: all CPUs)")

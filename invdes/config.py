@@ -133,6 +133,47 @@ class FlowConfig:
 
 
 @dataclass(frozen=True)
+class SurrogateConfig:
+    """Forward surrogates y ~ f(z, x) (:class:`invdes.inverse.surrogate.SurrogateEnsemble`): one
+    ensemble per input kind in ``kinds``, each scored on ``test_fraction`` of the rows held out
+    from training (RMSE against the RCWA); the design uses the best."""
+
+    kinds: tuple[str, ...] = ("z", "image", "both")
+    n_members: int = 3
+    hidden_units: tuple[int, ...] = (128, 128, 64)
+    conv_filters: tuple[int, ...] = (8, 16, 32)
+    learning_rate: float = 1e-3
+    batch_size: int = 128
+    max_epochs: int = 300
+    patience: int = 20
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DesignerConfig:
+    """The composed designer (:class:`invdes.inverse.designer.ComposedDesigner`) and its
+    novelty rule (``delta``: median nearest-neighbour distance of ``delta_probes`` training
+    images)."""
+
+    n_designs: int = 30
+    budget: int = 200
+    n_proposals: int = 2000
+    lookup_k: int = 32
+    lookup_jitter: float = 0.15
+    adjoint_starts: int = 128
+    adjoint_steps: int = 60
+    uncertainty_weight: float = 1.0
+    oversample: float = 1.3
+    rep_floor: float = 1e-5
+    max_step: float = 0.3
+    novelty_margin: float = 1.1
+    delta_probes: int = 500
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class BOConfig:
     """Bayesian optimization in latent space (scikit-optimize, GP-Hedge acquisition)."""
 
@@ -186,6 +227,9 @@ class Profile:
     mdn: MDNConfig = field(default_factory=MDNConfig)
     bo: BOConfig = field(default_factory=BOConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    surrogate: SurrogateConfig = field(default_factory=SurrogateConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    designer: DesignerConfig = field(default_factory=DesignerConfig)
 
     def optics_for(self, dataset: str) -> OpticsConfig:
         """The stack that judges images of data set ``dataset`` ("data-i" or "data-ii")."""
@@ -226,6 +270,11 @@ def _smoke() -> Profile:
         optics=_cheap(PAPER_STACKS["data-ii"]),
         dataset_optics=tuple((k, _cheap(v)) for k, v in PAPER_STACKS.items()),
         evaluation=EvaluationConfig(n_candidates=6, best_of_n_max=12),
+        surrogate=SurrogateConfig(kinds=("z", "image"), n_members=2, hidden_units=(16,),
+                                  conv_filters=(4, 8), max_epochs=4, patience=2),
+        flow=FlowConfig(n_bijectors=2, hidden_units=(8,), max_epochs=4, patience=2),
+        designer=DesignerConfig(n_designs=6, budget=12, n_proposals=200, lookup_k=8,
+                                adjoint_starts=16, adjoint_steps=5, delta_probes=20),
     )
 
 

@@ -25,7 +25,9 @@ import numpy as np
 from invdes import artifacts
 from invdes.config import DATASETS, Profile, get_profile
 
-DESIGN_METHODS = ("gan-mdn", "pca-mdn", "direct-mdn", "random-latent")
+DESIGN_METHODS = ("gan-mdn", "pca-mdn", "direct-mdn", "random-latent", "refine")
+#: The most RCWA simulations one ``--method refine`` design may spend.
+MAX_BUDGET = 20_000
 #: The most candidates one design draws (``invdes design --n``): each is generated, simulated
 #: (0.1-0.6 s per image at the paper's judge) and written; larger runs are batch jobs
 #: (:mod:`invdes.study.pipeline`), not design queries.
@@ -52,6 +54,12 @@ class DesignResult:
     volume_fraction: np.ndarray  # (n,)
     timings_s: dict = field(default_factory=dict)
     training_range: tuple[float, float] | None = None
+    #: (n,) Hamming distance to the nearest training image, fraction of the pixels (verified)
+    novelty: np.ndarray | None = None
+    #: (n,) RCWA simulations spent on each candidate (1 for a sampled one, verified)
+    simulations: np.ndarray | None = None
+    #: the novelty distance of the data set (median nearest-neighbour distance of its images)
+    delta: float | None = None
 
     def rows(self) -> list[dict]:
         out = []
@@ -61,6 +69,8 @@ class DesignResult:
                 "absorption": None if self.absorption is None else float(self.absorption[i]),
                 "rep_pct": None if self.rep is None else float(100 * self.rep[i]),
                 "volume_fraction": float(self.volume_fraction[i]),
+                "novelty": None if self.novelty is None else float(self.novelty[i]),
+                "simulations": None if self.simulations is None else int(self.simulations[i]),
                 "file": f"candidate_{i + 1:03d}.png",
             })
         return out
@@ -69,7 +79,10 @@ class DesignResult:
         return {"target": self.target, "dataset": self.dataset, "method": self.method,
                 "profile": self.profile, "seed": self.seed, "n": int(len(self.images)),
                 "verified": self.absorption is not None, "timings_s": self.timings_s,
-                "training_range": self.training_range, "candidates": self.rows()}
+                "training_range": self.training_range, "delta": self.delta,
+                "simulations": (None if self.simulations is None
+                                else int(self.simulations.sum())),
+                "candidates": self.rows()}
 
 
 def check_target(target) -> float:
@@ -90,6 +103,20 @@ def check_n(n) -> int:
     return int(n)
 
 
+def check_budget(budget, n: int) -> int:
+    """The simulation budget of ``--method refine`` as an int in [n, :data:`MAX_BUDGET`]."""
+    if isinstance(budget, bool) or int(budget) != budget or not n <= budget <= MAX_BUDGET:
+        raise ValueError(f"the simulation budget must be a whole number from the number of "
+                         f"designs ({n}) to {MAX_BUDGET:,}; got {budget}")
+    return int(budget)
+
+
+def default_budget(profile: Profile, n: int) -> int:
+    """The profile's budget per design (paper: 200 simulations for 30 designs) times ``n``."""
+    d = profile.designer
+    return max(n, math.ceil(d.budget * n / d.n_designs))
+
+
 def training_range(profile: Profile, dataset: str) -> tuple[float, float] | None:
     """(min, max) of the absorption in the data set the models were trained on."""
     from invdes.study.pipeline import models_dir
@@ -102,9 +129,12 @@ def training_range(profile: Profile, dataset: str) -> tuple[float, float] | None
 def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "gan-mdn",
            seed: int = 0, verify: bool = True, profile: Profile | str | None = "paper",
            n_jobs: int | None = None, progress: bool = True, models: dict | None = None,
-           generator=None) -> DesignResult:
+           generator=None, budget: int | None = None) -> DesignResult:
     """Sample ``n`` candidates for ``target`` and (by default) rank them by simulated REP.
 
+    ``method="refine"``: the composed designer (:mod:`invdes.inverse.designer`): ``n`` new
+    and different designs, refined with at most ``budget`` RCWA simulations in all (default
+    :func:`default_budget`); always verified.
     ``models`` / ``generator``: already loaded ones (from :func:`invdes.study.pipeline.load_models`
     and :func:`invdes.study.pipeline.generator_for`) to skip loading, e.g. in a loop.
     """
@@ -115,6 +145,11 @@ def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "gan-
         raise ValueError(f"unknown method {method!r}; allowed: {', '.join(DESIGN_METHODS)}")
     n = check_n(n)
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    if method == "refine":
+        budget = check_budget(default_budget(profile, n) if budget is None else budget, n)
+        return _refine(target, dataset, n, seed, profile, budget, n_jobs, progress, generator)
+    if budget is not None:
+        raise ValueError("a simulation budget applies to --method refine only")
     from invdes.inverse.baselines import random_latent_candidates
     from invdes.study import pipeline
 
@@ -142,7 +177,7 @@ def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "gan-
     images = np.asarray(images, np.uint8)
     timings["generation_s"] = time.perf_counter() - t0
     vf = images.reshape(len(images), -1).mean(axis=1)
-    absorption = rep = None
+    absorption = rep = novelty = delta = None
     order = np.arange(len(images))
     if verify:
         t0 = time.perf_counter()
@@ -152,11 +187,76 @@ def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "gan-
         rep = np.abs(absorption - target) / target
         order = np.argsort(rep, kind="stable")
         absorption, rep = absorption[order], rep[order]
+        novelty, delta = _novelty(profile, dataset, images[order])
     return DesignResult(target=target, dataset=dataset, method=method, profile=profile.name,
                         seed=seed, images=images[order],
                         z=None if z is None else np.asarray(z)[order], absorption=absorption,
                         rep=rep, volume_fraction=vf[order], timings_s=timings,
-                        training_range=y_range)
+                        training_range=y_range, novelty=novelty, delta=delta,
+                        simulations=None if absorption is None else np.ones(len(images), int))
+
+
+def _novelty(profile: Profile, dataset: str, images) -> tuple[np.ndarray | None, float | None]:
+    """(distance of each image to the nearest training image, delta) when the data set is
+    here; (None, None) otherwise."""
+    from invdes.artifacts import ArtifactError
+    from invdes.data import load_dataset
+    from invdes.inverse import novelty as nv
+    from invdes.study import designer_models as dm
+
+    try:
+        ds = load_dataset(dataset, profile, verify=0)
+    except (ArtifactError, OSError):
+        return None, None
+    prov = artifacts.read_provenance(dm.designer_dir(profile.name, dataset)) or {}
+    delta = prov.get("delta")
+    return nv.nearest_distance(nv.pack(images), nv.pack(ds.x)), delta
+
+
+def _refine(target: float, dataset: str, n: int, seed: int, profile: Profile, budget: int,
+            n_jobs, progress: bool, generator) -> DesignResult:
+    """``design(method="refine")``: the composed designer with the data set's models."""
+    from tqdm import tqdm
+
+    from invdes.data import load_dataset
+    from invdes.inverse import novelty as nv
+    from invdes.study import designer_models as dm
+    from invdes.study import pipeline
+
+    t0 = time.perf_counter()
+    generator = generator or pipeline.generator_for(profile)
+    ds = load_dataset(dataset, profile, verify=0)
+    models = dm.load_designer_models(profile, dataset, pipeline.upstream_configs(profile,
+                                                                                 "designer"))
+    try:
+        mdn = pipeline.load_models(profile, dataset, ("gan-mdn",))["gan-mdn"]
+    except artifacts.ArtifactError:
+        mdn = None
+    packed = nv.pack(ds.x)
+    load_s = time.perf_counter() - t0
+    y_range = (float(ds.y.min()), float(ds.y.max()))
+    if not y_range[0] <= target <= y_range[1]:
+        warnings.warn(f"target {target} lies outside the absorption range of {dataset} "
+                      f"({y_range[0]:.4f} to {y_range[1]:.4f}); designs may miss it",
+                      TargetRangeWarning, stacklevel=3)
+    designer = dm.designer_for(profile, budget=budget, n_designs=n, seed=seed)
+    with tqdm(total=budget, unit="sim", desc=f"refine {target}", disable=not progress) as bar:
+        def tick(done: int, _total: int) -> None:
+            bar.update(done - bar.n)
+
+        res = designer.design(target, generator=generator,
+                              simulate=pipeline.simulator_for(profile, dataset, n_jobs=n_jobs),
+                              train_z=ds.z, train_y=ds.y, train_packed=packed,
+                              delta=models.delta, surrogate=models.surrogate,
+                              gradient_surrogate=models.gradient_surrogate, flow=models.flow,
+                              mdn=mdn, progress=tick)
+    vf = res.images.reshape(len(res.images), -1).mean(axis=1)
+    return DesignResult(target=target, dataset=dataset, method="refine", profile=profile.name,
+                        seed=seed, images=res.images, z=res.z, absorption=res.absorption,
+                        rep=res.rep, volume_fraction=vf,
+                        timings_s={"load_s": load_s, **res.timings_s},
+                        training_range=y_range, novelty=res.novelty,
+                        simulations=res.simulations, delta=res.delta)
 
 
 def contact_sheet(result: DesignResult, ncols: int = 6):
@@ -174,10 +274,14 @@ def contact_sheet(result: DesignResult, ncols: int = 6):
         axes[i].imshow(result.images[i], cmap="gray_r", interpolation="nearest")
         label = f"#{row['rank']}"
         if row["absorption"] is not None:
-            label += f" A={row['absorption']:.4f}\nREP {row['rep_pct']:.2f}%"
+            label += f" A={row['absorption']:.4f}\nREP {row['rep_pct']:.3f}%"
+        if row["novelty"] is not None:
+            label += f" new {row['novelty']:.2f}"
         axes[i].set_title(label, fontsize=7)
-    fig.suptitle(f"{result.method} candidates for target {result.target} ({result.dataset})",
-                 fontsize=9)
+    novelty = ("" if result.novelty is None or result.delta is None else
+               f"; new = distance to the nearest training image (delta {result.delta:.3f})")
+    fig.suptitle(f"{result.method} candidates for target {result.target} ({result.dataset})"
+                 f"{novelty}", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -272,3 +272,36 @@ def test_bo_spread_runs_have_their_own_seeded_records(smoke_copy):
     spread = pipeline.load_bo_spread(profile, "data-ii")
     assert set(spread) == {(0.65, 0), (0.65, 1), (0.75, 0)}  # 0.75 seed 1 was not asked for
     assert not np.allclose(spread[(0.65, 0)].z_history[0], spread[(0.65, 1)].z_history[0])
+
+
+def test_design_refine_returns_new_verified_designs_within_budget(smoke_copy, tmp_path, capsys):
+    out = tmp_path / "refine"
+    args = ["design", "--method", "refine", "--target", "0.08", "--profile", "smoke", "--n", "4",
+            "--budget", "10", "--dataset", "data-ii"]
+    assert main(args + ["--json", "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    rows = summary["candidates"]
+    assert summary["method"] == "refine" and len(rows) == 4 and summary["verified"]
+    assert summary["simulations"] <= 10 and all(r["simulations"] >= 1 for r in rows)
+    images = np.stack([np.load(out / f"candidate_{i:03d}.npy") for i in range(1, 5)])
+    from invdes.data import load_dataset
+    from invdes.inverse import novelty as nv
+    from invdes.physics.optics import absorption
+
+    train = load_dataset("data-ii", SMOKE, verify=0).x
+    np.testing.assert_allclose([r["novelty"] for r in rows],
+                               nv.nearest_distance(nv.pack(images), nv.pack(train)))
+
+    np.testing.assert_allclose([r["absorption"] for r in rows],
+                               absorption(images, SMOKE.optics_for("data-ii"), n_jobs=1))
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--method", "refine", "--n", "4", "--budget", "2"], "from the number of designs (4)"),
+    (["--budget", "5"], "--budget applies to --method refine only"),
+    (["--method", "refine", "--no-verify"], "always simulates"),
+])
+def test_design_refine_bad_budget_is_one_line(smoke_copy, capsys, extra, message):
+    code = main(["design", "--target", "0.08", "--profile", "smoke", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1

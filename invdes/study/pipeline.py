@@ -23,18 +23,36 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from invdes import artifacts
-from invdes.config import DATASETS, Profile, get_profile, to_dict
+from invdes.config import DATASETS, Profile, get_profile
 from invdes.parallel import Scheduler
+from invdes.study.bo_runs import (  # noqa: F401  (re-exported: the pipeline's public names)
+    bo_config_for,
+    bo_dir,
+    bo_jobs,
+    bo_state_path,
+    load_bo_results,
+    load_bo_spread,
+    prepare_bo_dirs,
+    step_baselines,
+)
+from invdes.study.common import (  # noqa: F401
+    BO_PLAN_FIELDS,
+    as_profile,
+    bo_run_config,
+    generator_for,
+    generator_weights_hash,
+    simulator_for,
+    upstream_configs,
+)
 
 log = logging.getLogger("invdes.study.pipeline")
 
-STEPS = ("gan", "data", "mdn", "direct-mdn", "baselines", "evaluate")
+STEPS = ("gan", "data", "mdn", "direct-mdn", "designer", "baselines", "evaluate", "benchmark")
 MDN_METHODS = ("gan-mdn", "pca-mdn", "direct-mdn")
 NULL_METHODS = ("random-latent", "lookup")
 METHODS = MDN_METHODS + NULL_METHODS
@@ -45,64 +63,6 @@ POOL_METHODS = ("gan-mdn", "pca-mdn")
 DRAW_METHODS = ("gan-mdn", "pca-mdn", "direct-mdn", "random-latent")
 #: Seed offset between two draws of one cell (far from the pool's offset of 7).
 DRAW_SEED_STRIDE = 100_003
-
-
-def _profile(profile: Profile | str | None) -> Profile:
-    return profile if isinstance(profile, Profile) else get_profile(profile)
-
-
-def _generator_weights_hash(profile: Profile) -> str:
-    prov = artifacts.read_provenance(artifacts.artifact_dir(profile.name, "gan", create=False))
-    return str((prov or {}).get("weights_hash", "missing"))
-
-
-def upstream_configs(profile: Profile, step: str) -> dict:
-    """The configs a step's artifact depends on (its own and everything upstream); from the
-    models on, also the trained generator's weights hash (a retrained GAN invalidates them)."""
-    configs = {"microstructure": profile.microstructure, "gan": profile.gan}
-    if step in ("mdn", "direct-mdn", "baselines", "evaluate"):
-        configs["generator_weights"] = _generator_weights_hash(profile)
-    if step in ("data", "mdn", "direct-mdn", "baselines", "evaluate"):
-        configs.update(optics={n: to_dict(c) for n, c in profile.optics_by_dataset().items()},
-                       data=profile.data)
-    if step in ("mdn", "direct-mdn", "evaluate"):
-        configs["mdn"] = profile.mdn
-    if step in ("baselines", "evaluate"):
-        configs["bo"] = bo_run_config(profile.bo)
-    if step == "evaluate":
-        configs["evaluation"] = profile.evaluation
-    return configs
-
-
-#: BO settings that say which runs to make, not how one run goes: records do not depend on them
-BO_PLAN_FIELDS = ("spread_seeds", "spread_targets")
-
-
-def bo_run_config(bo) -> dict:
-    """The part of a :class:`~invdes.config.BOConfig` one BO record depends on (adding spread
-    seeds keeps the finished runs)."""
-    return {k: v for k, v in to_dict(bo).items() if k not in BO_PLAN_FIELDS}
-
-
-def generator_for(profile: Profile):
-    """The profile's trained generator, TensorFlow-free."""
-    from invdes.gan.numpy_generator import NumpyGenerator
-
-    return NumpyGenerator.from_profile(profile.name)
-
-
-def simulator_for(profile: Profile, dataset: str, n_jobs: int | None = None,
-                  progress: bool = False):
-    """``simulate(images) -> y`` with the stack of ``dataset`` (``profile.optics_for``)."""
-    config = profile.optics_for(dataset)
-    from invdes.physics.optics import absorption
-
-    def simulate(images, **kwargs):
-        kwargs.setdefault("n_jobs", n_jobs)
-        kwargs.setdefault("progress", progress)
-        return absorption(images, config, **kwargs)
-
-    return simulate
 
 
 # ----------------------------------------------------------------------------- gan, data
@@ -178,6 +138,28 @@ def step_mdn(profile: Profile, *, force: bool = False, n_jobs: int | None = None
             epochs={m: r["epochs"] for m, r in records.items()}, n_train=len(ds),
             y_range=[float(ds.y.min()), float(ds.y.max())]))
         log.info("mdn: %s models trained in %.1f s", name, sum(timings.values()))
+
+
+def step_designer(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
+    """The designer's surrogates, flow and novelty distance per data set (chapter 8)."""
+    from invdes.data import load_dataset
+    from invdes.inverse.mdn import MDN
+    from invdes.study import designer_models as dm
+
+    configs = upstream_configs(profile, "designer")
+    for name in DATASETS:
+        out = dm.designer_dir(profile.name, name)
+        if not force and artifacts.is_current(out, configs, required=dm.required_files(profile)):
+            log.info("designer: %s models are current, reused", name)
+            continue
+        ds = load_dataset(name, profile, verify=0)
+        mdn_file = models_dir(profile.name, name) / MODEL_FILES["gan-mdn"]
+        mdn_nll = None
+        if mdn_file.exists():
+            mdn = MDN.load(mdn_file)
+            val = mdn.history_.get("val_loss") or []
+            mdn_nll = float(val[mdn.best_epoch_]) if val and mdn.best_epoch_ >= 0 else None
+        dm.train_designer_models(profile, name, ds, configs, mdn_val_nll=mdn_nll)
 
 
 def direct_mdn_current(profile: Profile, dataset: str) -> bool:
@@ -282,137 +264,7 @@ def load_models(profile: Profile, dataset: str, methods=None) -> dict:
     return models
 
 
-# ----------------------------------------------------------------------------- BO
-
-
-def bo_dir(profile_name: str, dataset: str) -> Path:
-    return artifacts.artifact_dir(profile_name, f"bo/{dataset}")
-
-
-def bo_state_path(profile_name: str, dataset: str, target: float, seed: int | None = None
-                  ) -> Path:
-    """The record of one BO run: ``target_0.65.npz`` for the profile's seed (``seed`` None),
-    ``target_0.65_seed1.npz`` for a spread run with seed 1."""
-    suffix = "" if seed is None else f"_seed{int(seed)}"
-    return bo_dir(profile_name, dataset) / f"target_{target:.2f}{suffix}.npz"
-
-
-def bo_jobs(profile: Profile, datasets=tuple(DATASETS), targets=None
-            ) -> list[tuple[str, float, int | None]]:
-    """Every BO run of the baselines step as ``(data set, target, seed)``: each target with the
-    profile's seed (``None``), then ``bo.spread_seeds`` at the ``bo.spread_targets`` among
-    ``targets``."""
-    targets = tuple(profile.evaluation.targets if targets is None else targets)
-    jobs = [(name, float(t), None) for name in datasets for t in targets]
-    spread = [t for t in profile.bo.spread_targets if any(abs(t - u) < 1e-9 for u in targets)]
-    jobs += [(name, float(t), int(s)) for s in profile.bo.spread_seeds for name in datasets
-             for t in spread]
-    return jobs
-
-
-def bo_config_for(profile: Profile, seed: int | None = None, n_iterations: int | None = None):
-    """The profile's BO settings with ``seed`` (None: the profile's) and ``n_iterations``."""
-    config = profile.bo if seed is None else replace(profile.bo, seed=int(seed))
-    return config if n_iterations is None else replace(config, n_iterations=n_iterations)
-
-
-def _bo_task(profile_name: str, dataset: str, target: float,
-             n_iterations: int | None = None, artifact_root: str | None = None,
-             seed: int | None = None) -> dict:
-    """One BO run (resumed from its record). ``n_iterations`` < the profile's stops early
-    (e.g. 0: only the random initial phase, which parallelizes well); a later call with the
-    profile's budget continues the same record. ``artifact_root``: the caller's root, passed
-    explicitly because pooled worker processes may carry an older environment. ``seed``: a
-    spread run (:func:`bo_jobs`)."""
-    import os
-
-    from threadpoolctl import threadpool_limits
-
-    if artifact_root is not None:
-        os.environ[artifacts.ARTIFACTS_ENV] = artifact_root
-
-    from invdes.inverse.baselines import run_bo
-
-    profile = get_profile(profile_name)
-    generator = generator_for(profile)
-    simulate = simulator_for(profile, dataset, n_jobs=1)
-    config = bo_config_for(profile, seed, n_iterations)
-    with threadpool_limits(limits=1):
-        res = run_bo(lambda z: simulate(generator.generate(z)), DATASETS[dataset] ** 2, target,
-                     config, state_path=bo_state_path(profile_name, dataset, target, seed),
-                     progress=False)
-    return {"dataset": dataset, "target": target, "seed": config.seed, "rep_best": res.rep_best,
-            "wall_time_s": res.wall_time_s}
-
-
-def prepare_bo_dirs(profile: Profile, *, force: bool = False, datasets=tuple(DATASETS)) -> None:
-    """Create the per-data-set BO folders with their provenance; records made with another
-    config (or all, with ``force``) are deleted so their runs start again."""
-    configs = upstream_configs(profile, "baselines")
-    for name in datasets:
-        folder = bo_dir(profile.name, name)
-        prov = artifacts.read_provenance(folder)
-        if force or (prov is not None and prov.get("config_hash")
-                     != artifacts.expected_hash(configs)):
-            for f in folder.glob("target_*.npz"):
-                f.unlink()  # another config (or forced): start these runs again
-        artifacts.write_provenance(folder, artifacts.provenance(
-            configs, seed=profile.bo.seed, wall_time_s=0.0, note="per-target records in *.npz"))
-
-
-def step_baselines(profile: Profile, *, force: bool = False, n_jobs: int | None = None,
-                   datasets=tuple(DATASETS), targets=None,
-                   n_iterations: int | None = None, scheduler: Scheduler = None) -> None:
-    """Bayesian optimization for every (data set, target), in parallel processes
-    (``n_iterations``: see :func:`_bo_task`); with ``scheduler`` (a Dask address or
-    :class:`invdes.parallel.Cluster`) the loops run in threads here and their simulations on
-    the cluster (:func:`invdes.cluster_sweeps.run_bo_targets`), writing the same records."""
-    from joblib import Parallel, delayed
-    from tqdm import tqdm
-
-    from invdes.physics.optics import default_n_jobs
-
-    prepare_bo_dirs(profile, force=force, datasets=datasets)
-    tasks = bo_jobs(profile, datasets, targets)
-    if scheduler is not None:  # --- cluster hook: loops on this client, simulations on Dask
-        from invdes.study.cluster_bo import run_bo_targets
-
-        results = run_bo_targets(scheduler, profile, tasks, bo_state_path,
-                                 n_iterations=n_iterations)
-    else:
-        n_jobs = min(len(tasks), default_n_jobs() if n_jobs is None else n_jobs)
-        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(_bo_task)(profile.name, name, t, n_iterations,
-                              str(artifacts.artifact_root()), seed) for name, t, seed in tasks)
-    for res in tqdm(results, total=len(tasks), desc="BO runs", unit="run"):
-        log.info("BO %s target %.2f seed %d: best REP %.3f %% in %.0f s", res["dataset"],
-                 res["target"], res["seed"], 100 * res["rep_best"], res["wall_time_s"])
-
-
-def load_bo_results(profile: Profile, dataset: str) -> dict:
-    """{target: BOResult} of the finished or partial runs present (the profile's seed)."""
-    from invdes.inverse.baselines import load_bo_result
-
-    out = {}
-    for t in profile.evaluation.targets:
-        path = bo_state_path(profile.name, dataset, t)
-        if path.exists():
-            out[t] = load_bo_result(path)
-    return out
-
-
-def load_bo_spread(profile: Profile, dataset: str) -> dict:
-    """{(target, seed): BOResult} of every run present at the spread targets: the profile's
-    seed and ``bo.spread_seeds`` (finished or partial)."""
-    from invdes.inverse.baselines import load_bo_result
-
-    out = {}
-    for t in profile.bo.spread_targets:
-        for seed in (None, *profile.bo.spread_seeds):
-            path = bo_state_path(profile.name, dataset, t, seed)
-            if path.exists():
-                out[(t, profile.bo.seed if seed is None else seed)] = load_bo_result(path)
-    return out
+# ------------------------------------------------------------- BO runs: invdes.study.bo_runs
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -764,6 +616,19 @@ def step_current(profile: Profile, step: str) -> bool:
                        for n in DATASETS)
         if step == "direct-mdn":
             return all(direct_mdn_current(profile, n) for n in DATASETS)
+        if step == "designer":
+            from invdes.study import designer_models as dm
+
+            return all(artifacts.is_current(dm.designer_dir(profile.name, n),
+                                            upstream_configs(profile, "designer"),
+                                            required=dm.required_files(profile))
+                       for n in DATASETS)
+        if step == "benchmark":
+            from invdes.study import benchmark as bm
+
+            return artifacts.is_current(bm.benchmark_dir(profile.name),
+                                        upstream_configs(profile, "benchmark"),
+                                        required=bm.REQUIRED_FILES)
         if step == "baselines":
             return all(artifacts.is_current(bo_dir(profile.name, n),
                                             upstream_configs(profile, "baselines"))
@@ -787,7 +652,7 @@ def book_profile(profile: Profile | str | None = None, steps=STEPS) -> Profile:
     missing steps and falls back to the smoke profile, so the page still renders, honestly
     labelled.
     """
-    profile = _profile(profile)
+    profile = as_profile(profile)
     steps = tuple(steps)
     if profile.name == "paper":
         missing = [s for s in steps if not step_current(profile, s)]
@@ -803,9 +668,28 @@ def book_profile(profile: Profile | str | None = None, steps=STEPS) -> Profile:
 
 # ----------------------------------------------------------------------------- reproduce
 
+def step_benchmark(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
+    """Chapter 8's benchmark: every designer against the look-up, the samplers and BO."""
+    from invdes.study import benchmark as bm
+
+    configs = upstream_configs(profile, "benchmark")
+    if not force and artifacts.is_current(bm.benchmark_dir(profile.name), configs,
+                                          required=bm.REQUIRED_FILES):
+        log.info("benchmark: current, reused")
+        return
+    gan_mdn = {}
+    for name in DATASETS:
+        try:
+            gan_mdn[name] = load_models(profile, name, ("gan-mdn",))["gan-mdn"]
+        except artifacts.ArtifactError:
+            log.warning("benchmark: no current GAN-MDN for %s; the designer runs without it", name)
+    bm.run_benchmark(profile, configs, gan_mdn=gan_mdn, n_jobs=n_jobs)
+
+
 STEP_FUNCTIONS = {"gan": step_gan, "data": step_data, "mdn": step_mdn,
-                  "direct-mdn": step_direct_mdn,
-                  "baselines": step_baselines, "evaluate": step_evaluate}
+                  "direct-mdn": step_direct_mdn, "designer": step_designer,
+                  "baselines": step_baselines, "evaluate": step_evaluate,
+                  "benchmark": step_benchmark}
 
 
 def parse_steps(text: str | None) -> tuple[str, ...]:
@@ -829,7 +713,7 @@ def reproduce(profile: Profile | str | None = None, steps=STEPS, *, force: bool 
     """
     from invdes.parallel import using
 
-    profile = _profile(profile)
+    profile = as_profile(profile)
     with using(scheduler) as cluster:
         return _reproduce(profile, tuple(steps), force, n_jobs, cluster)
 
@@ -844,7 +728,8 @@ def _reproduce(profile: Profile, steps: tuple[str, ...], force: bool, n_jobs: in
     for step in steps:
         # data and models are skipped when current; evaluate always runs: its cells are cached,
         # and re-assembling picks up BO records that grew since the last tables
-        if not force and step in ("data", "mdn", "direct-mdn") and step_current(profile, step):
+        if not force and step in ("data", "mdn", "direct-mdn", "designer") and step_current(
+                profile, step):
             log.info("step %s (profile %s): artifacts are current, reused", step, profile.name)
             timings[step] = 0.0
             continue

@@ -1,0 +1,362 @@
+"""The composed designer: propose many latents, rank them with a forward surrogate, keep new and
+different structures, simulate them, then refine each one along a line, checked by the RCWA.
+
+The modular recipe of Ren et al. (2020, 2022: propose, filter with a learned forward model,
+refine, verify), on the GAN's latent space:
+
+1. **Proposals** z (P, d): samples of the conditional flow p(z | y*), of the GAN-MDN, latents of
+   the look-up's nearest training samples jittered by ``lookup_jitter``, and the neural-adjoint
+   descent of the best of them (:func:`invdes.inverse.adjoint.neural_adjoint`).
+2. **Ranking** by the surrogate ensemble: score = (|mean - y*| + ``uncertainty_weight`` * std) / y*.
+3. **Novelty and diversity**: in score order, keep a design only when its binary image is at
+   least ``delta`` (fraction of pixels) from every training image and ``delta / 2`` from every
+   design kept before (:mod:`invdes.inverse.novelty`).
+4. **Simulation** of the ``ceil(oversample * n_designs)`` kept designs, best score first.
+5. **Refinement** until the simulation budget is spent: each design moves along the surrogate's
+   gradient direction g / |g| in z; the step along that line comes from the simulated residual
+   (Newton with the surrogate's slope |g| first, then secant steps on the simulated points,
+   regula falsi once the target is bracketed). A step is taken only when the new image keeps
+   the novelty and diversity rules; the design keeps its best simulated point. The worst
+   designs are refined first; designs within ``rep_floor`` stop.
+6. **Verification**: every returned absorption is an RCWA result (the refined points are
+   simulated); the answer is the ``n_designs`` best by REP.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from invdes.inverse import novelty as nv
+
+__all__ = ["ComposedDesigner", "DesignerResult", "surrogate_gradient"]
+
+
+@dataclass
+class DesignerResult:
+    """The designs of one target, best REP first."""
+
+    target: float
+    z: np.ndarray  # (n, d) float32
+    images: np.ndarray  # (n, h, w) uint8
+    absorption: np.ndarray  # (n,) simulated
+    rep: np.ndarray  # (n,) |A - target| / target
+    novelty: np.ndarray  # (n,) distance to the nearest training image, fraction of pixels
+    simulations: np.ndarray  # (n,) RCWA simulations spent on each design
+    source: np.ndarray  # (n,) str: "flow", "mdn", "lookup" or "adjoint"
+    trace: np.ndarray  # (n_simulations,) best REP after each simulation
+    delta: float
+    n_simulations: int
+    timings_s: dict = field(default_factory=dict)
+
+    @property
+    def min_pairwise(self) -> float:
+        """Smallest distance between two returned designs (fraction of pixels)."""
+        if len(self.images) < 2:
+            return float("nan")
+        d = nv.pairwise_distance(nv.pack(self.images))
+        return float(d[~np.eye(len(d), dtype=bool)].min())
+
+
+def surrogate_gradient(surrogate, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean (n,), d mean / d z (n, d)) of a latent surrogate (``inputs == "z"``)."""
+    import tensorflow as tf
+
+    zt = tf.convert_to_tensor(np.asarray(z, np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(zt)
+        pred = surrogate.predict_tf(zt)
+        total = tf.reduce_sum(pred)
+    grad = tape.gradient(total, zt)
+    return pred.numpy().astype(np.float64), grad.numpy().astype(np.float64)
+
+
+class _Line:
+    """The search of one design along z0 + s * u (u a unit vector): simulated points (s, y)."""
+
+    def __init__(self, z0, y0, direction, slope):
+        self.z0, self.u, self.slope = z0, direction, max(float(slope), 1e-3)
+        self.points = [(0.0, float(y0))]
+        self.failures = 0
+        self.scale = 1.0  # multiplies the next step after a rejected one
+
+    def next_step(self, target: float, s_max: float) -> float:
+        pts = sorted(self.points)
+        below = [p for p in pts if p[1] < target]
+        above = [p for p in pts if p[1] >= target]
+        if below and above:  # bracketed: regula falsi between the closest points on each side
+            (s_a, y_a) = max(below, key=lambda p: p[1])
+            (s_b, y_b) = min(above, key=lambda p: p[1])
+            s = (s_a + (target - y_a) * (s_b - s_a) / (y_b - y_a) if y_b != y_a
+                 else 0.5 * (s_a + s_b))
+        elif len(pts) >= 2:  # secant through the two points nearest the target
+            (s_a, y_a), (s_b, y_b) = sorted(pts, key=lambda p: abs(p[1] - target))[:2]
+            slope = (y_b - y_a) / (s_b - s_a) if s_b != s_a else self.slope
+            slope = slope if abs(slope) > 1e-6 else self.slope
+            s_best = min(pts, key=lambda p: abs(p[1] - target))
+            s = s_best[0] + (target - s_best[1]) / slope
+        else:
+            s = (target - pts[0][1]) / self.slope
+        return float(np.clip(s * self.scale, -s_max, s_max))
+
+    def z_at(self, s: float) -> np.ndarray:
+        return np.clip(self.z0 + s * self.u, -1.0, 1.0).astype(np.float32)
+
+
+class ComposedDesigner:
+    """Many new, different designs for one target within a budget of RCWA simulations.
+
+    Parameters (stored only):
+        n_designs: designs returned.
+        budget: RCWA simulations allowed in all (initial batch and refinement).
+        n_proposals: proposals drawn before ranking (flow half, MDN and look-up a quarter each).
+        lookup_k: nearest training samples (by |y - target|) whose latents seed proposals.
+        lookup_jitter: standard deviation of the Gaussian jitter of those latents.
+        adjoint_starts, adjoint_steps: neural-adjoint descents from the best-ranked proposals.
+        uncertainty_weight: weight of the ensemble std in the ranking score.
+        oversample: designs simulated first per design returned (spares for the final pick).
+        rep_floor: a design whose REP is below it is not refined further.
+        max_step: largest |s| of one line step (latent units).
+        novelty_margin: the first designs are at least ``novelty_margin * delta`` from every
+            training image (refined ones at least ``delta``), so that they have room to move.
+        seed: seeds the proposals.
+    """
+
+    def __init__(self, n_designs: int = 30, budget: int = 200, n_proposals: int = 2000,
+                 lookup_k: int = 32, lookup_jitter: float = 0.15, adjoint_starts: int = 128,
+                 adjoint_steps: int = 60, uncertainty_weight: float = 1.0,
+                 oversample: float = 1.3, rep_floor: float = 1e-5, max_step: float = 0.3,
+                 novelty_margin: float = 1.1, seed: int = 0):
+        self.n_designs = n_designs
+        self.budget = budget
+        self.n_proposals = n_proposals
+        self.lookup_k = lookup_k
+        self.lookup_jitter = lookup_jitter
+        self.adjoint_starts = adjoint_starts
+        self.adjoint_steps = adjoint_steps
+        self.uncertainty_weight = uncertainty_weight
+        self.oversample = oversample
+        self.rep_floor = rep_floor
+        self.max_step = max_step
+        self.novelty_margin = novelty_margin
+        self.seed = seed
+
+    def _check(self, target: float) -> None:
+        if not (math.isfinite(target) and 0.0 < target < 1.0):
+            raise ValueError(f"target must be an absorption strictly between 0 and 1; got {target}")
+        for name in ("n_designs", "budget", "n_proposals", "lookup_k"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ValueError(f"{name} must be a whole number >= 1; got {v!r}")
+        if self.budget < self.n_designs:
+            raise ValueError(f"the budget ({self.budget} simulations) must be at least the "
+                             f"number of designs ({self.n_designs}): every design is simulated")
+
+    # -- 1. proposals ---------------------------------------------------------------------
+    def propose(self, target: float, *, train_z, train_y, flow=None, mdn=None, surrogate,
+                gradient_surrogate=None) -> tuple[np.ndarray, np.ndarray]:
+        """(z (P, d) float32, source (P,) str) of the proposals."""
+        rng = np.random.default_rng([int(self.seed), int(round(target * 1e4))])
+        parts, sources = [], []
+        n = int(self.n_proposals)
+        if flow is not None:
+            parts.append(flow.sample(target, n // 2, seed=int(rng.integers(2**31))))
+            sources.append("flow")
+        if mdn is not None:
+            parts.append(np.clip(mdn.sample_latents(target, n // 4,
+                                                    seed=int(rng.integers(2**31))), -1, 1))
+            sources.append("mdn")
+        near = np.argsort(np.abs(np.asarray(train_y) - target), kind="stable")[: self.lookup_k]
+        n_look = max(n - sum(len(p) for p in parts), n // 4)
+        base = np.asarray(train_z)[near[rng.integers(len(near), size=n_look)]]
+        parts.append(np.clip(base + self.lookup_jitter * rng.standard_normal(base.shape), -1, 1))
+        sources.append("lookup")
+        z = np.concatenate(parts).astype(np.float32)
+        src = np.concatenate([np.full(len(p), s) for p, s in zip(parts, sources, strict=True)])
+        if gradient_surrogate is not None and self.adjoint_starts > 0:
+            from invdes.inverse.adjoint import neural_adjoint
+
+            mean, std = surrogate.predict(z, None) if surrogate.inputs == "z" else (None, None)
+            if mean is not None:
+                order = np.argsort(np.abs(mean - target) + self.uncertainty_weight * std)
+                init = z[order[: self.adjoint_starts]]
+            else:
+                init = z[rng.choice(len(z), size=min(self.adjoint_starts, len(z)),
+                                    replace=False)]
+            res = neural_adjoint(gradient_surrogate, target, init=init,
+                                 n_steps=int(self.adjoint_steps), seed=int(self.seed))
+            z = np.concatenate([z, res.z.astype(np.float32)])
+            src = np.concatenate([src, np.full(len(res.z), "adjoint")])
+        return z, src
+
+    # -- the whole design -----------------------------------------------------------------
+    def design(self, target: float, *, generator, simulate: Callable[[np.ndarray], np.ndarray],
+               train_z, train_y, train_packed: nv.PackedImages, delta: float, surrogate,
+               gradient_surrogate=None, flow=None, mdn=None,
+               progress: Callable[[int, int], None] | None = None) -> DesignerResult:
+        """Designs for ``target``: see the module docstring.
+
+        generator: latents -> binary images (``.generate``); simulate: images -> absorption
+        (the RCWA of the data set's stack); train_*: the data set (latents, absorption, packed
+        images); delta: the novelty distance; surrogate: a fitted
+        :class:`~invdes.inverse.surrogate.SurrogateEnsemble` (ranking); gradient_surrogate: one
+        with ``inputs == "z"`` (line directions and the neural adjoint; default ``surrogate``
+        when it reads z); flow, mdn: proposal models (either may be None).
+        """
+        target = float(target)
+        self._check(target)
+        if gradient_surrogate is None and surrogate.inputs == "z":
+            gradient_surrogate = surrogate
+        timings = {"proposal_s": 0.0, "surrogate_s": 0.0, "simulation_s": 0.0,
+                   "refinement_s": 0.0}
+        trace: list[float] = []
+        best = [math.inf]
+
+        def run_sim(images: np.ndarray) -> np.ndarray:
+            t0 = time.perf_counter()
+            y = np.asarray(simulate(images), np.float64)
+            timings["simulation_s"] += time.perf_counter() - t0
+            for v in np.abs(y - target) / target:
+                best[0] = min(best[0], float(v))
+                trace.append(best[0])
+            if progress is not None:
+                progress(len(trace), int(self.budget))
+            return y
+
+        t0 = time.perf_counter()
+        z, src = self.propose(target, train_z=train_z, train_y=train_y, flow=flow, mdn=mdn,
+                              surrogate=surrogate, gradient_surrogate=gradient_surrogate)
+        timings["proposal_s"] = time.perf_counter() - t0
+
+        # 2-3. rank, then keep new and different designs (generating images in blocks)
+        t0 = time.perf_counter()
+        n_first = min(int(self.budget), math.ceil(self.oversample * self.n_designs))
+        if surrogate.inputs == "z":
+            mean, std = surrogate.predict(z, None)
+            order = np.argsort((np.abs(mean - target) + self.uncertainty_weight * std) / target,
+                               kind="stable")
+        else:
+            order = np.arange(len(z))
+        kept_z, kept_img, kept_src, kept_nov = [], [], [], []
+        block = max(4 * n_first, 256)
+        # novelty with room to move first; then plain novelty; as a last resort (no proposal
+        # is new: say, tiny data) the most distant proposals, which the answer's novelty shows
+        for min_new, min_pair in ((self.novelty_margin * delta, delta / 2), (delta, delta / 2),
+                                  (0.0, 0.0)):
+            taken = {tuple(v) for v in kept_z}
+            for i in range(0, len(order), block):
+                if len(kept_z) >= n_first:
+                    break
+                idx = np.asarray([j for j in order[i : i + block]
+                                  if tuple(z[j]) not in taken], dtype=np.int64)
+                if len(idx) == 0:
+                    continue
+                images = np.asarray(generator.generate(z[idx]), np.uint8)
+                if surrogate.inputs != "z":  # rank this block with the image surrogate
+                    m, sd = surrogate.predict(z[idx], images)
+                    sub = np.argsort((np.abs(m - target) + self.uncertainty_weight * sd)
+                                     / target, kind="stable")
+                    idx, images = idx[sub], images[sub]
+                packed = nv.pack(images)
+                nov = nv.nearest_distance(packed, train_packed)
+                new = np.flatnonzero(nov >= min_new)
+                if min_new == 0.0:
+                    new = new[np.argsort(-nov[new], kind="stable")]
+                chosen = nv.pack(np.asarray(kept_img)) if kept_img else None
+                pick = nv.greedy_diverse(new, packed, min_pair, n_first - len(kept_z), chosen)
+                for j in pick:
+                    kept_z.append(z[idx[j]])
+                    kept_img.append(images[j])
+                    kept_src.append(src[idx[j]])
+                    kept_nov.append(nov[j])
+            if len(kept_z) >= n_first:
+                break
+        timings["surrogate_s"] = time.perf_counter() - t0
+        dz = np.asarray(kept_z, np.float32)
+        dimg = np.asarray(kept_img, np.uint8)
+        dnov = np.asarray(kept_nov, np.float64)
+        dsim = np.ones(len(dz), np.int64)
+
+        # 4. simulate the kept designs (best score first)
+        dy = run_sim(dimg)
+
+        # 5. refinement along lines, checked by the RCWA
+        t0 = time.perf_counter()
+        lines: list[_Line | None] = [None] * len(dz)
+        self.events_ = []  # (design, outcome) of every refinement step, for diagnosis
+        sim_before = timings["simulation_s"]
+        rng = np.random.default_rng([int(self.seed), 7])
+        idle_rounds = 0
+        while (len(trace) < self.budget and gradient_surrogate is not None
+               and idle_rounds < 8):
+            rep = np.abs(dy - target) / target
+            ranked = np.argsort(rep, kind="stable")
+            focus = [int(i) for i in ranked[: self.n_designs] if rep[i] > self.rep_floor]
+            if not focus:
+                break
+            focus = sorted(focus, key=lambda i: -rep[i])[: int(self.budget) - len(trace)]
+            fresh = [i for i in focus if lines[i] is None or lines[i].failures >= 3]
+            if fresh:
+                _, grad = surrogate_gradient(gradient_surrogate, dz[fresh])
+                for i, g in zip(fresh, grad, strict=True):
+                    norm = float(np.linalg.norm(g))
+                    u = g / norm if norm > 0 else np.zeros_like(g)
+                    if lines[i] is not None:  # a restart: turn the direction at random
+                        u = u + 0.7 * rng.standard_normal(u.shape) / math.sqrt(len(u))
+                    u = u / max(float(np.linalg.norm(u)), 1e-12)
+                    lines[i] = _Line(dz[i].copy(), dy[i], u, norm)
+            steps, step_z = [], []
+            for i in focus:
+                line = lines[i]
+                s = line.next_step(target, self.max_step)
+                steps.append((i, s))
+                step_z.append(line.z_at(s))
+            images = np.asarray(generator.generate(np.asarray(step_z)), np.uint8)
+            packed = nv.pack(images)
+            nov = nv.nearest_distance(packed, train_packed)
+            valid = []
+            for k, (i, _s) in enumerate(steps):
+                others = np.delete(np.arange(len(dz)), i)
+                far = (nv.nearest_distance(packed[[k]], nv.pack(dimg[others]))[0] >= delta / 2
+                       if len(others) else True)
+                unchanged = np.array_equal(images[k], dimg[i])
+                new_enough = nov[k] >= min(delta, dnov[i])  # never less new than it was
+                self.events_.append((i, "ok" if new_enough and far and not unchanged else
+                                     "unchanged" if unchanged else
+                                     "near-train" if not new_enough else "near-design"))
+                if new_enough and far and not unchanged:
+                    valid.append(k)
+                else:  # rejected without a simulation: a longer step when no pixel moved,
+                    lines[i].failures += 1  # a shorter one when it came too close
+                    lines[i].scale *= 2.0 if unchanged else 0.5
+            if not valid:
+                idle_rounds += 1
+                continue
+            idle_rounds = 0
+            ys = run_sim(images[valid])
+            for k, y in zip(valid, ys, strict=True):
+                i, s = steps[k]
+                lines[i].points.append((s, float(y)))
+                self.events_.append((i, f"sim s={s:+.4f} y={y:.5f}"))
+                dsim[i] += 1
+                lines[i].scale = 1.0
+                if abs(y - target) < abs(dy[i] - target):
+                    dz[i], dimg[i], dy[i], dnov[i] = step_z[k], images[k], y, nov[k]
+                    lines[i].failures = 0
+                else:
+                    lines[i].failures += 1
+        timings["refinement_s"] = (time.perf_counter() - t0
+                                   - (timings["simulation_s"] - sim_before))
+
+        # 6. the best designs, verified
+        rep = np.abs(dy - target) / target
+        top = np.argsort(rep, kind="stable")[: self.n_designs]
+        return DesignerResult(
+            target=target, z=dz[top], images=dimg[top], absorption=dy[top], rep=rep[top],
+            novelty=dnov[top], simulations=dsim[top], source=np.asarray(kept_src)[top],
+            trace=np.asarray(trace), delta=float(delta), n_simulations=len(trace),
+            timings_s=timings)

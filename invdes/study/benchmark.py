@@ -1,0 +1,195 @@
+"""Chapter 8's benchmark: which designer gives new structures that hit the target, for how many
+RCWA simulations (Ren et al. 2020's r_T curve and a novelty-constrained table).
+
+For each data set and target:
+
+- ``lookup``: the 30 training samples nearest the target (0 simulations, novelty 0);
+- ``random-latent`` and ``gan-mdn``: the evaluate step's cells (draw 0 for the 30 designs,
+  the simulated pool for r_T);
+- ``flow``: ``pool`` samples of the conditional flow, simulated;
+- ``adjoint``: the neural adjoint from ``pool`` random starts, ranked by the surrogate, the best
+  ``pool`` simulated in rank order;
+- ``designer``: :class:`invdes.inverse.designer.ComposedDesigner` with the profile's budget;
+- ``bo``: the recorded BO histories (every seed present).
+
+r_T (expected best REP after T simulations): exact best-of-T for samplers (order statistics of
+the pool), the running best in simulation order for the adjoint, the designer and BO.
+Files in ``<profile>/benchmark/``: ``table.csv`` (one row per method, data set and target),
+``curves.npz`` (``<dataset>|<method>|<target>|<seed>`` -> r_T), ``designs_<dataset>.npz`` (the
+designer's designs), ``provenance.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from invdes import artifacts
+from invdes.config import DATASETS, Profile
+from invdes.inverse import novelty as nv
+from invdes.study.common import generator_for, simulator_for, upstream_configs
+
+log = logging.getLogger(__name__)
+
+REQUIRED_FILES = ("table.csv", "curves.npz")
+METHODS = ("lookup", "random-latent", "gan-mdn", "flow", "adjoint", "designer", "bo")
+
+
+def benchmark_dir(profile_name: str) -> Path:
+    return artifacts.artifact_dir(profile_name, "benchmark")
+
+
+def pool_size(profile: Profile) -> int:
+    """Simulated samples per target for the flow and the adjoint (the samplers' r_T reach)."""
+    return max(profile.evaluation.n_candidates, profile.evaluation.best_of_n_max // 3)
+
+
+def design_row(method: str, dataset: str, target: float, images, absorption, train_packed,
+               delta: float, simulations: int, wall_s: float) -> dict:
+    """One table row: how many of the designs are new (>= delta from every training image),
+    their REP, the spread of the whole answer and the simulations spent."""
+    rep = np.abs(np.asarray(absorption, np.float64) - target) / target
+    packed = nv.pack(np.asarray(images))
+    novelty = nv.nearest_distance(packed, train_packed)
+    new = novelty >= delta
+    pair = nv.pairwise_distance(packed)
+    min_pair = float(pair[~np.eye(len(pair), dtype=bool)].min()) if len(pair) > 1 else np.nan
+    return {"dataset": dataset, "target": target, "method": method, "n": int(len(rep)),
+            "n_new": int(new.sum()), "mean_rep_pct": 100 * float(rep.mean()),
+            "max_rep_pct": 100 * float(rep.max()),
+            "mean_rep_new_pct": 100 * float(rep[new].mean()) if new.any() else np.nan,
+            "median_novelty": float(np.median(novelty)), "min_pairwise": min_pair,
+            "simulations": int(simulations), "wall_s": float(wall_s)}
+
+
+def running_best(reps) -> np.ndarray:
+    return np.minimum.accumulate(np.asarray(reps, np.float64))
+
+
+def run_benchmark(profile: Profile, configs: dict, *, gan_mdn: dict | None = None,
+                  n_jobs: int | None = None, progress: bool = True) -> Path:
+    """Run every method at every target of both data sets; write the files (module docstring).
+    ``gan_mdn``: {data set: fitted GANMDN} for the designer's MDN proposals (optional)."""
+    from tqdm import tqdm
+
+    from invdes.data import load_dataset
+    from invdes.inverse.adjoint import neural_adjoint
+    from invdes.inverse.baselines import load_bo_result
+    from invdes.study import bo_runs, designer_models
+    from invdes.study.evaluate import best_of_n_curve
+
+    out = benchmark_dir(profile.name)
+    ev = profile.evaluation
+    k = ev.n_candidates
+    rows, curves, timings, deltas = [], {}, {}, {}
+    generator = generator_for(profile)
+    cells = artifacts.artifact_dir(profile.name, "evaluate/cells", create=False)
+    with artifacts.Timer() as total:
+        for name in DATASETS:
+            ds = load_dataset(name, profile, verify=0)
+            train_packed = nv.pack(ds.x)
+            dm = designer_models.load_designer_models(profile, name,
+                                                      upstream_configs(profile, "designer"))
+            deltas[name] = dm.delta
+            simulate = simulator_for(profile, name, n_jobs=n_jobs)
+            designer = designer_models.designer_for(profile, n_designs=k)
+            mdn = (gan_mdn or {}).get(name)
+            designs = {}
+            for target in tqdm(ev.targets, desc=f"benchmark {name}", unit="target",
+                               disable=not progress):
+                # look-up
+                near = np.argsort(np.abs(ds.y - target), kind="stable")[:k]
+                rows.append(design_row("lookup", name, target, ds.x[near], ds.y[near],
+                                       train_packed, dm.delta, 0, 0.0))
+                # the evaluate step's samplers
+                for method in ("random-latent", "gan-mdn"):
+                    path = cells / f"{name}_{method}_{target:.2f}.npz"
+                    if not path.exists():
+                        continue
+                    with np.load(path) as f:
+                        images, y_hat = f["images"], f["y_hat"]
+                    rows.append(design_row(method, name, target, images[:k], y_hat[:k],
+                                           train_packed, dm.delta, k, 0.0))
+                    curves[f"{name}|{method}|{target:.2f}|0"] = best_of_n_curve(
+                        np.abs(y_hat - target) / target)
+                # the flow
+                t0 = time.perf_counter()
+                z = dm.flow.sample(target, pool_size(profile), seed=ev.seed)
+                images = generator.generate(z)
+                y = simulate(images)
+                rows.append(design_row("flow", name, target, images[:k], y[:k], train_packed,
+                                       dm.delta, len(y), time.perf_counter() - t0))
+                curves[f"{name}|flow|{target:.2f}|0"] = best_of_n_curve(np.abs(y - target) / target)
+                # the neural adjoint, ranked by the surrogate
+                if dm.gradient_surrogate is not None:
+                    t0 = time.perf_counter()
+                    res = neural_adjoint(dm.gradient_surrogate, target,
+                                         n_starts=pool_size(profile),
+                                         n_steps=profile.designer.adjoint_steps * 3, seed=ev.seed)
+                    images = generator.generate(res.z)
+                    y = simulate(images)
+                    rows.append(design_row("adjoint", name, target, images[:k], y[:k],
+                                           train_packed, dm.delta, len(y),
+                                           time.perf_counter() - t0))
+                    curves[f"{name}|adjoint|{target:.2f}|0"] = running_best(
+                        np.abs(y - target) / target)
+                # the composed designer
+                t0 = time.perf_counter()
+                result = designer.design(
+                    target, generator=generator, simulate=simulate, train_z=ds.z,
+                    train_y=ds.y, train_packed=train_packed, delta=dm.delta,
+                    surrogate=dm.surrogate, gradient_surrogate=dm.gradient_surrogate,
+                    flow=dm.flow, mdn=mdn)
+                wall = time.perf_counter() - t0
+                rows.append(design_row("designer", name, target, result.images,
+                                       result.absorption, train_packed, dm.delta,
+                                       result.n_simulations, wall))
+                timings[f"{name}|{target:.2f}"] = {**result.timings_s, "wall_s": wall}
+                curves[f"{name}|designer|{target:.2f}|0"] = result.trace
+                designs[f"{target:.2f}/images"] = result.images
+                designs[f"{target:.2f}/absorption"] = result.absorption
+                designs[f"{target:.2f}/simulations"] = result.simulations
+                # BO: every recorded seed
+                for seed in (None, *profile.bo.spread_seeds):
+                    path = bo_runs.bo_state_path(profile.name, name, target, seed)
+                    if path.exists():
+                        bo = load_bo_result(path)
+                        label = profile.bo.seed if seed is None else seed
+                        curves[f"{name}|bo|{target:.2f}|{label}"] = bo.best_history
+                        if seed is None:
+                            rows.append({"dataset": name, "target": target, "method": "bo",
+                                         "n": 1, "n_new": np.nan,
+                                         "mean_rep_pct": 100 * bo.rep_best,
+                                         "max_rep_pct": 100 * bo.rep_best,
+                                         "simulations": bo.n_evaluations,
+                                         "wall_s": bo.wall_time_s})
+            with artifacts.atomic_path(out / f"designs_{name}.npz") as tmp, open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **designs)
+        table = pd.DataFrame(rows)
+        with artifacts.atomic_path(out / "table.csv") as tmp:
+            table.to_csv(tmp, index=False, float_format="%.6g")
+        with artifacts.atomic_path(out / "curves.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **{key: np.asarray(v, np.float64)
+                                       for key, v in curves.items()})
+    artifacts.write_provenance(out, artifacts.provenance(
+        configs, seed=ev.seed, wall_time_s=total.seconds, designer_timings_s=timings,
+        delta=deltas))
+    return out
+
+
+def load_table(profile_name: str) -> pd.DataFrame:
+    return pd.read_csv(benchmark_dir(profile_name) / "table.csv")
+
+
+def load_curves(profile_name: str) -> dict[tuple[str, str, float, int], np.ndarray]:
+    """``{(dataset, method, target, seed): r_T}`` of ``curves.npz``."""
+    with np.load(benchmark_dir(profile_name) / "curves.npz") as f:
+        out = {}
+        for key in f.files:
+            d, m, t, s = key.split("|")
+            out[(d, m, float(t), int(s))] = f[key]
+    return out

@@ -1,0 +1,130 @@
+"""The designer's learned parts per data set: forward surrogates (one ensemble per input kind,
+scored against the RCWA on held-out rows), the conditional flow p(z | y) and the novelty
+distance ``delta``; trained by the ``designer`` step, loaded by ``invdes design --method
+refine`` and the benchmark of chapter 8.
+
+Folder ``<profile>/designer/<data set>/``: ``surrogate-<kind>.npz``, ``flow.npz``,
+``provenance.json`` (test RMSE per kind, the chosen kind, validation NLLs of flow / GAN-MDN /
+uniform, delta, epochs, times).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from invdes import artifacts
+from invdes.config import Profile
+from invdes.inverse import novelty as nv
+
+log = logging.getLogger(__name__)
+
+SURROGATE_FILE = "surrogate-{kind}.npz"
+FLOW_FILE = "flow.npz"
+
+
+def designer_dir(profile_name: str, dataset: str) -> Path:
+    return artifacts.artifact_dir(profile_name, f"designer/{dataset}")
+
+
+def required_files(profile: Profile) -> tuple[str, ...]:
+    return tuple(SURROGATE_FILE.format(kind=k) for k in profile.surrogate.kinds) + (FLOW_FILE,)
+
+
+def test_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, test rows) of a seeded random split; the test rows never train a surrogate."""
+    order = np.random.default_rng([int(seed), 11]).permutation(n)
+    n_test = max(1, int(round(fraction * n)))
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def train_designer_models(profile: Profile, dataset: str, ds, configs: dict, *,
+                          mdn_val_nll: float | None = None) -> dict:
+    """Train and write the surrogates and the flow of ``dataset`` (``ds``: its Dataset);
+    ``configs``: the upstream configs recorded in the provenance. Returns the provenance."""
+    from invdes.inverse.flow import ConditionalFlow, uniform_box_nll
+    from invdes.inverse.surrogate import SurrogateEnsemble
+
+    out = designer_dir(profile.name, dataset)
+    sc = profile.surrogate
+    train, test = test_split(len(ds), sc.test_fraction, sc.seed)
+    rmse, epochs, times = {}, {}, {}
+    params = {k: v for k, v in dataclasses.asdict(sc).items()
+              if k not in ("kinds", "test_fraction")}
+    for kind in sc.kinds:
+        with artifacts.Timer() as t:
+            x_train = None if kind == "z" else ds.x[train]
+            model = SurrogateEnsemble(inputs=kind, **params).fit(ds.z[train], x_train,
+                                                                 ds.y[train])
+            model.save(out / SURROGATE_FILE.format(kind=kind))
+        rmse[kind] = model.rmse(ds.z[test], None if kind == "z" else ds.x[test], ds.y[test])
+        epochs[kind], times[kind] = [int(e) for e in model.n_epochs_], t.seconds
+        log.info("designer: %s surrogate on %s: test RMSE %.4f (%.0f s)", kind, dataset,
+                 rmse[kind], t.seconds)
+    with artifacts.Timer() as t:
+        flow = ConditionalFlow.from_config(profile.flow).fit(ds.y, ds.z)
+        flow.save(out / FLOW_FILE)
+    times["flow"] = t.seconds
+    with artifacts.Timer() as t:
+        delta = nv.median_nn_distance(nv.pack(ds.x), n_probe=profile.designer.delta_probes,
+                                      seed=profile.designer.seed)
+    times["delta"] = t.seconds
+    best = min(rmse, key=rmse.get)
+    prov = artifacts.provenance(
+        configs, seed=sc.seed, wall_time_s=float(sum(times.values())), training_s=times,
+        test_rmse=rmse, chosen_surrogate=best, surrogate_epochs=epochs,
+        n_train=int(len(train)), n_test=int(len(test)), y_std_test=float(ds.y[test].std()),
+        nll_nats={"flow": float(flow.val_nll_), "gan-mdn": mdn_val_nll,
+                  "uniform": float(uniform_box_nll(ds.z.shape[1]))},
+        flow_epochs=int(flow.n_epochs_), flow_stop_reason=str(flow.stop_reason_), delta=delta)
+    artifacts.write_provenance(out, prov)
+    return prov
+
+
+@dataclass
+class DesignerModels:
+    """What :class:`invdes.inverse.designer.ComposedDesigner` needs of one data set."""
+
+    surrogate: object  # the chosen SurrogateEnsemble (ranking)
+    gradient_surrogate: object | None  # the latent one (line directions, neural adjoint)
+    flow: object
+    delta: float
+    provenance: dict
+
+
+def load_designer_models(profile: Profile, dataset: str, configs: dict) -> DesignerModels:
+    """Load a current designer folder (ArtifactError naming the rebuild command otherwise)."""
+    from invdes.inverse.flow import ConditionalFlow
+    from invdes.inverse.surrogate import SurrogateEnsemble
+
+    out = designer_dir(profile.name, dataset)
+    if not artifacts.is_current(out, configs, required=required_files(profile)):
+        raise artifacts.ArtifactError(
+            f"the designer models of {dataset} ({profile.name}) are missing or stale: "
+            f"{artifacts.rebuild_command(profile.name, 'designer')}")
+    prov = artifacts.read_provenance(out)
+    kind = prov["chosen_surrogate"]
+    chosen = SurrogateEnsemble.load(out / SURROGATE_FILE.format(kind=kind))
+    latent = (chosen if kind == "z" else
+              SurrogateEnsemble.load(out / SURROGATE_FILE.format(kind="z"))
+              if "z" in profile.surrogate.kinds else None)
+    return DesignerModels(surrogate=chosen, gradient_surrogate=latent,
+                          flow=ConditionalFlow.load(out / FLOW_FILE),
+                          delta=float(prov["delta"]), provenance=prov)
+
+
+def designer_for(profile: Profile, budget: int | None = None, n_designs: int | None = None,
+                 seed: int | None = None):
+    """A :class:`~invdes.inverse.designer.ComposedDesigner` with the profile's settings."""
+    from invdes.inverse.designer import ComposedDesigner
+
+    params = {k: v for k, v in dataclasses.asdict(profile.designer).items()
+              if k != "delta_probes"}
+    for key, value in (("budget", budget), ("n_designs", n_designs), ("seed", seed)):
+        if value is not None:
+            params[key] = value
+    return ComposedDesigner(**params)

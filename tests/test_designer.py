@@ -1,0 +1,133 @@
+"""The composed designer and its novelty rule: Hamming distances against brute force, and the
+designer on a small synthetic problem whose simulator is known (new, different, verified
+designs within the budget; refinement lowers the REP)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from invdes.inverse import novelty as nv
+from invdes.inverse.designer import ComposedDesigner
+
+SIDE = 12
+RNG = np.random.default_rng(0)
+PROJ = RNG.standard_normal((4, SIDE * SIDE))
+WEIGHTS = np.linspace(0.2, 1.0, SIDE * SIDE)
+
+
+class LinearGenerator:
+    """z (n, 4) -> binary images (n, 12, 12): threshold of a fixed linear map at 0."""
+
+    def generate(self, z):
+        return (np.asarray(z, np.float64) @ PROJ > 0).reshape(-1, SIDE, SIDE).astype(np.uint8)
+
+
+def simulate(images):
+    """A stand-in judge: a weighted fill fraction (rough in z, as the RCWA's is)."""
+    flat = np.asarray(images, np.float64).reshape(len(images), -1)
+    return 0.4 + 0.4 * (flat @ WEIGHTS) / WEIGHTS.sum()
+
+
+class LatentSurrogate:
+    """A smooth stand-in surrogate of ``simulate(generate(z))``: its linear least-squares fit."""
+
+    inputs = "z"
+
+    def __init__(self, z, y):
+        a = np.c_[z, np.ones(len(z))]
+        self.coef = np.linalg.lstsq(a, y, rcond=None)[0]
+
+    def predict(self, z, x=None):
+        z = np.asarray(z, np.float64)
+        return z @ self.coef[:-1] + self.coef[-1], np.full(len(z), 0.01)
+
+    def predict_tf(self, z):
+        w = tf.constant(self.coef[:-1], tf.float32)
+        return tf.linalg.matvec(tf.cast(z, tf.float32), w) + float(self.coef[-1])
+
+
+@pytest.fixture(scope="module")
+def problem():
+    z = RNG.uniform(-1, 1, (400, 4)).astype(np.float32)
+    x = LinearGenerator().generate(z)
+    y = simulate(x)
+    packed = nv.pack(x)
+    return {"z": z, "x": x, "y": y, "packed": packed,
+            "delta": nv.median_nn_distance(packed, n_probe=100),
+            "surrogate": LatentSurrogate(z, y)}
+
+
+def test_hamming_distances_match_brute_force():
+    a = RNG.integers(0, 2, (7, 9, 11)).astype(np.uint8)  # 99 pixels: not a multiple of 64
+    b = RNG.integers(0, 2, (13, 9, 11)).astype(np.uint8)
+    brute = (a[:, None] != b[None]).reshape(7, 13, -1).mean(axis=2)
+    got = nv.nearest_distance(nv.pack(a), nv.pack(b), block=3)
+    np.testing.assert_allclose(got, brute.min(axis=1))
+    np.testing.assert_allclose(nv.pairwise_distance(nv.pack(a)),
+                               (a[:, None] != a[None]).reshape(7, 7, -1).mean(axis=2))
+    assert nv.nearest_distance(nv.pack(b[:2]), nv.pack(b))[0] == 0.0  # a copy is not new
+
+
+def test_median_nn_distance_and_greedy_diversity():
+    base = RNG.integers(0, 2, (1, 8, 8)).astype(np.uint8)
+    twins = np.concatenate([base, base, 1 - base, 1 - base])  # two pairs of copies
+    assert nv.median_nn_distance(nv.pack(twins)) == 0.0
+    images = RNG.integers(0, 2, (40, 8, 8)).astype(np.uint8)
+    packed = nv.pack(images)
+    kept = nv.greedy_diverse(np.arange(40), packed, 0.45, n_max=40)
+    d = nv.pairwise_distance(packed[kept])
+    assert kept[0] == 0 and np.all(d[~np.eye(len(kept), dtype=bool)] >= 0.45)
+    assert len(nv.greedy_diverse(np.arange(40), packed, 0.0, n_max=5)) == 5
+    with pytest.raises(ValueError, match="at least 2 images"):
+        nv.median_nn_distance(nv.pack(images[:1]))
+
+
+def _design(problem, **params):
+    designer = ComposedDesigner(**{"n_designs": 8, "budget": 60, "n_proposals": 400,
+                                   "lookup_k": 8, "adjoint_starts": 16, "adjoint_steps": 10,
+                                   **params})
+    return designer.design(0.6, generator=LinearGenerator(), simulate=simulate,
+                           train_z=problem["z"], train_y=problem["y"],
+                           train_packed=problem["packed"], delta=problem["delta"],
+                           surrogate=problem["surrogate"])
+
+
+def test_designs_are_new_different_verified_and_within_budget(problem):
+    res = _design(problem)
+    delta = problem["delta"]
+    assert len(res.rep) == 8 and res.n_simulations <= 60
+    assert np.all(res.novelty >= delta)
+    assert np.all(nv.nearest_distance(nv.pack(res.images), problem["packed"]) >= delta)
+    assert res.min_pairwise >= delta / 2
+    np.testing.assert_allclose(res.absorption, simulate(res.images))  # every number verified
+    np.testing.assert_allclose(res.rep, np.abs(res.absorption - 0.6) / 0.6)
+    assert np.all(np.diff(res.rep) >= 0) and np.all(np.diff(res.trace) <= 0)
+    assert res.simulations.sum() <= res.n_simulations and np.all(res.simulations >= 1)
+    again = _design(problem)
+    np.testing.assert_array_equal(again.images, res.images)  # deterministic with a seed
+
+
+def test_refinement_lowers_the_error(problem):
+    first = _design(problem, budget=11)  # the first batch only (ceil(1.3 * 8) = 11)
+    refined = _design(problem, budget=80)
+    assert first.n_simulations == 11
+    assert refined.rep.mean() < 0.5 * first.rep.mean()
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"budget": 5}, "at least the number of designs"),
+    ({"n_designs": 0}, "n_designs must be"),
+])
+def test_bad_settings_are_one_line_errors(problem, params, message):
+    with pytest.raises(ValueError, match=message):
+        _design(problem, **params)
+
+
+def test_bad_target_is_refused(problem):
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        ComposedDesigner().design(1.5, generator=LinearGenerator(), simulate=simulate,
+                                  train_z=problem["z"], train_y=problem["y"],
+                                  train_packed=problem["packed"], delta=0.1,
+                                  surrogate=problem["surrogate"])
