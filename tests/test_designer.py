@@ -131,3 +131,36 @@ def test_bad_target_is_refused(problem):
                                   train_z=problem["z"], train_y=problem["y"],
                                   train_packed=problem["packed"], delta=0.1,
                                   surrogate=problem["surrogate"])
+
+
+def test_designer_step_keeps_finished_surrogates(tmp_path, monkeypatch):
+    """An interrupted designer step resumes after its finished surrogates: a rerun with the
+    same configs fits none of them again (and a changed config does)."""
+    import dataclasses
+
+    from invdes.artifacts import ARTIFACTS_ENV
+    from invdes.config import get_profile
+    from invdes.inverse.surrogate import SurrogateEnsemble
+    from invdes.study import designer_models as dm
+
+    monkeypatch.setenv(ARTIFACTS_ENV, str(tmp_path))
+    fits = []
+    original = SurrogateEnsemble.fit
+
+    def counting_fit(self, z, x, y):
+        fits.append(self.inputs)
+        return original(self, z, x, y)
+
+    monkeypatch.setattr(SurrogateEnsemble, "fit", counting_fit)
+    z = RNG.uniform(-1, 1, (60, 4)).astype(np.float32)
+    x = LinearGenerator().generate(z)
+    ds = type("DS", (), {"z": z, "x": x, "y": simulate(x), "__len__": lambda self: 60})()
+    smoke = get_profile("smoke")
+    profile = dataclasses.replace(smoke, surrogate=dataclasses.replace(
+        smoke.surrogate, kinds=("z",), max_epochs=2),
+        flow=dataclasses.replace(smoke.flow, max_epochs=2))
+    first = dm.train_designer_models(profile, "data-ii", ds, {"a": 1})
+    second = dm.train_designer_models(profile, "data-ii", ds, {"a": 1})
+    assert fits == ["z"] and second["test_rmse"] == first["test_rmse"]
+    dm.train_designer_models(profile, "data-ii", ds, {"a": 2})
+    assert fits == ["z", "z"]

@@ -13,7 +13,7 @@ import pandas as pd
 
 from invdes import artifacts
 from invdes.book.plots import figure_grid
-from invdes.book.tables import frame
+from invdes.book.tables import format_seconds, frame
 from invdes.config import DATASETS, Profile
 from invdes.study import designer_models
 
@@ -43,10 +43,11 @@ def surrogate_table(provenance: Mapping[str, dict]) -> pd.DataFrame:
             rows.append({"data set": name, "inputs": kind, "test RMSE": rmse,
                          "RMSE / std(y)": rmse / prov["y_std_test"],
                          "chosen": kind == prov.get("chosen_surrogate"),
-                         "training (s)": prov.get("training_s", {}).get(kind, np.nan)})
+                         "training": prov.get("training_s", {}).get(kind, np.nan)})
     return frame(rows, index=["data set", "inputs"],
                  caption="Table 8.1. Forward surrogates (ensembles), scored on held-out rows",
-                 formats={"test RMSE": ".4f", "RMSE / std(y)": ".2f", "training (s)": ".0f"})
+                 formats={"test RMSE": ".4f", "RMSE / std(y)": ".2f",
+                          "training": format_seconds})
 
 
 def nll_table(provenance: Mapping[str, dict]) -> pd.DataFrame:
@@ -68,13 +69,13 @@ def novelty_table(table: pd.DataFrame) -> pd.DataFrame:
     df = df[cols].rename(columns={
         "dataset": "data set", "n_new": "new", "mean_rep_pct": "mean REP (%)",
         "max_rep_pct": "max REP (%)", "mean_rep_new_pct": "mean REP of new (%)",
-        "min_pairwise": "min pairwise", "simulations": "simulations", "wall_s": "time (s)"})
+        "min_pairwise": "min pairwise", "simulations": "simulations", "wall_s": "time"})
     out = frame(df.to_dict("records"), index=["data set", "target", "method"],
                 caption="Table 8.3. Designs per target: how many are new (distance >= delta to "
                         "every training image) and how close they come",
                 formats={"mean REP (%)": ".3f", "max REP (%)": ".3f",
                          "mean REP of new (%)": ".3f", "min pairwise": ".3f", "new": ".0f",
-                         "n": ".0f", "simulations": ",.0f", "time (s)": ".1f"},
+                         "n": ".0f", "simulations": ",.0f", "time": format_seconds},
                 index_formats={"target": ".2f"})
     return out
 
@@ -139,16 +140,16 @@ def goals(table: pd.DataFrame, curves: Mapping[tuple, np.ndarray], y_ranges: Map
             "<= look-up": float(d["mean_rep_pct"]) <= float(look["mean_rep_pct"]),
             "max REP (%)": float(d["max_rep_pct"]),
             "max <= 0.5 %": float(d["max_rep_pct"]) <= max_rep_pct,
-            "time (s)": float(d["wall_s"]), "<= 60 s": float(d["wall_s"]) <= time_limit_s,
+            "time": float(d["wall_s"]), "<= 60 s": float(d["wall_s"]) <= time_limit_s,
             "r_T <= BO": below_bo, "30 designs": int(d["n"]) >= n_designs,
         })
     columns = ["data set", "target", "designs", "all new", "mean REP (%)",
-               "look-up mean REP (%)", "<= look-up", "max REP (%)", "max <= 0.5 %", "time (s)",
+               "look-up mean REP (%)", "<= look-up", "max REP (%)", "max <= 0.5 %", "time",
                "<= 60 s", "r_T <= BO", "30 designs"]
     return frame(rows, columns, index=["data set", "target"],
                  caption="Table 8.4. The designer's goals at every target inside the data range",
                  formats={"mean REP (%)": ".3f", "look-up mean REP (%)": ".3f",
-                          "max REP (%)": ".3f", "time (s)": ".1f"},
+                          "max REP (%)": ".3f", "time": format_seconds},
                  index_formats={"target": ".2f"})
 
 
@@ -158,13 +159,13 @@ def timing_table(designer_timings: Mapping[str, dict]) -> pd.DataFrame:
     for key, t in designer_timings.items():
         name, target = key.split("|")
         rows.append({"data set": name, "target": float(target),
-                     "proposal (s)": t["proposal_s"], "surrogate (s)": t["surrogate_s"],
-                     "simulation (s)": t["simulation_s"], "refinement (s)": t["refinement_s"],
-                     "total (s)": t["wall_s"]})
+                     "proposal": t["proposal_s"], "surrogate": t["surrogate_s"],
+                     "simulation": t["simulation_s"], "refinement": t["refinement_s"],
+                     "total": t["wall_s"]})
     return frame(rows, index=["data set", "target"], index_formats={"target": ".2f"},
                  caption="Table 8.5. Where the designer's time goes (this machine)",
-                 formats={c: ".1f" for c in ("proposal (s)", "surrogate (s)", "simulation (s)",
-                                             "refinement (s)", "total (s)")})
+                 formats={c: format_seconds for c in ("proposal", "surrogate", "simulation",
+                                                      "refinement", "total")})
 
 
 __all__ = ["LABELS", "COLORS", "add_lookup_lines", "designer_provenance", "goals", "nll_table",

@@ -21,6 +21,7 @@ designer's designs), ``provenance.json``.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -70,14 +71,53 @@ def running_best(reps) -> np.ndarray:
     return np.minimum.accumulate(np.asarray(reps, np.float64))
 
 
+def part_path(profile_name: str, dataset: str, target: float) -> Path:
+    """The simulated part of one (data set, target): flow, adjoint and designer results."""
+    return benchmark_dir(profile_name) / "parts" / f"{dataset}_{target:.2f}.npz"
+
+
+def _simulated_part(profile: Profile, name: str, target: float, *, ds, train_packed, dm,
+                    designer, generator, simulate, mdn) -> dict:
+    """Run the flow, the neural adjoint and the composed designer at one target (the part of
+    the benchmark that simulates); returns the arrays that :func:`_write_part` stores."""
+    from invdes.inverse.adjoint import neural_adjoint
+
+    ev = profile.evaluation
+    out = {}
+    t0 = time.perf_counter()
+    z = dm.flow.sample(target, pool_size(profile), seed=ev.seed)
+    out["flow/images"] = generator.generate(z)
+    out["flow/y"] = simulate(out["flow/images"])
+    out["flow/wall_s"] = time.perf_counter() - t0
+    if dm.gradient_surrogate is not None:
+        t0 = time.perf_counter()
+        res = neural_adjoint(dm.gradient_surrogate, target, n_starts=pool_size(profile),
+                             n_steps=profile.designer.adjoint_steps * 3, seed=ev.seed)
+        out["adjoint/images"] = generator.generate(res.z)  # ranked by the surrogate
+        out["adjoint/y"] = simulate(out["adjoint/images"])
+        out["adjoint/wall_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = designer.design(
+        target, generator=generator, simulate=simulate, train_z=ds.z, train_y=ds.y,
+        train_packed=train_packed, delta=dm.delta, surrogate=dm.surrogate,
+        gradient_surrogate=dm.gradient_surrogate, flow=dm.flow, mdn=mdn)
+    out.update({"designer/images": result.images, "designer/y": result.absorption,
+                "designer/simulations": result.simulations, "designer/trace": result.trace,
+                "designer/wall_s": time.perf_counter() - t0,
+                "designer/timings": np.array(json.dumps(result.timings_s))})
+    return out
+
+
 def run_benchmark(profile: Profile, configs: dict, *, gan_mdn: dict | None = None,
                   n_jobs: int | None = None, progress: bool = True) -> Path:
     """Run every method at every target of both data sets; write the files (module docstring).
-    ``gan_mdn``: {data set: fitted GANMDN} for the designer's MDN proposals (optional)."""
+    The simulated part of each (data set, target) is stored in ``parts/`` as soon as it is
+    done (an interrupted run resumes there); the look-up, the evaluate step's samplers and BO
+    are read again at every run. ``gan_mdn``: {data set: fitted GANMDN} for the designer's
+    MDN proposals (optional)."""
     from tqdm import tqdm
 
     from invdes.data import load_dataset
-    from invdes.inverse.adjoint import neural_adjoint
     from invdes.inverse.baselines import load_bo_result
     from invdes.study import bo_runs, designer_models
     from invdes.study.evaluate import best_of_n_curve
@@ -85,6 +125,7 @@ def run_benchmark(profile: Profile, configs: dict, *, gan_mdn: dict | None = Non
     out = benchmark_dir(profile.name)
     ev = profile.evaluation
     k = ev.n_candidates
+    chash = artifacts.expected_hash(configs)
     rows, curves, timings, deltas = [], {}, {}, {}
     generator = generator_for(profile)
     cells = artifacts.artifact_dir(profile.name, "evaluate/cells", create=False)
@@ -97,73 +138,64 @@ def run_benchmark(profile: Profile, configs: dict, *, gan_mdn: dict | None = Non
             deltas[name] = dm.delta
             simulate = simulator_for(profile, name, n_jobs=n_jobs)
             designer = designer_models.designer_for(profile, n_designs=k)
-            mdn = (gan_mdn or {}).get(name)
             designs = {}
             for target in tqdm(ev.targets, desc=f"benchmark {name}", unit="target",
                                disable=not progress):
-                # look-up
+                path = part_path(profile.name, name, target)
+                part = _read_part(path, chash)
+                if part is None:
+                    part = _simulated_part(profile, name, target, ds=ds,
+                                           train_packed=train_packed, dm=dm, designer=designer,
+                                           generator=generator, simulate=simulate,
+                                           mdn=(gan_mdn or {}).get(name))
+                    _write_part(path, part, chash)
+                key = f"{target:.2f}"
                 near = np.argsort(np.abs(ds.y - target), kind="stable")[:k]
                 rows.append(design_row("lookup", name, target, ds.x[near], ds.y[near],
                                        train_packed, dm.delta, 0, 0.0))
-                # the evaluate step's samplers
-                for method in ("random-latent", "gan-mdn"):
-                    path = cells / f"{name}_{method}_{target:.2f}.npz"
-                    if not path.exists():
+                for method in ("random-latent", "gan-mdn"):  # the evaluate step's samplers
+                    cell = cells / f"{name}_{method}_{key}.npz"
+                    if not cell.exists():
                         continue
-                    with np.load(path) as f:
+                    with np.load(cell) as f:
                         images, y_hat = f["images"], f["y_hat"]
+                    if not np.all(np.isfinite(y_hat)):
+                        continue  # not simulated yet
                     rows.append(design_row(method, name, target, images[:k], y_hat[:k],
                                            train_packed, dm.delta, k, 0.0))
-                    curves[f"{name}|{method}|{target:.2f}|0"] = best_of_n_curve(
+                    curves[f"{name}|{method}|{key}|0"] = best_of_n_curve(
                         np.abs(y_hat - target) / target)
-                # the flow
-                t0 = time.perf_counter()
-                z = dm.flow.sample(target, pool_size(profile), seed=ev.seed)
-                images = generator.generate(z)
-                y = simulate(images)
-                rows.append(design_row("flow", name, target, images[:k], y[:k], train_packed,
-                                       dm.delta, len(y), time.perf_counter() - t0))
-                curves[f"{name}|flow|{target:.2f}|0"] = best_of_n_curve(np.abs(y - target) / target)
-                # the neural adjoint, ranked by the surrogate
-                if dm.gradient_surrogate is not None:
-                    t0 = time.perf_counter()
-                    res = neural_adjoint(dm.gradient_surrogate, target,
-                                         n_starts=pool_size(profile),
-                                         n_steps=profile.designer.adjoint_steps * 3, seed=ev.seed)
-                    images = generator.generate(res.z)
-                    y = simulate(images)
-                    rows.append(design_row("adjoint", name, target, images[:k], y[:k],
-                                           train_packed, dm.delta, len(y),
-                                           time.perf_counter() - t0))
-                    curves[f"{name}|adjoint|{target:.2f}|0"] = running_best(
-                        np.abs(y - target) / target)
-                # the composed designer
-                t0 = time.perf_counter()
-                result = designer.design(
-                    target, generator=generator, simulate=simulate, train_z=ds.z,
-                    train_y=ds.y, train_packed=train_packed, delta=dm.delta,
-                    surrogate=dm.surrogate, gradient_surrogate=dm.gradient_surrogate,
-                    flow=dm.flow, mdn=mdn)
-                wall = time.perf_counter() - t0
-                rows.append(design_row("designer", name, target, result.images,
-                                       result.absorption, train_packed, dm.delta,
-                                       result.n_simulations, wall))
-                timings[f"{name}|{target:.2f}"] = {**result.timings_s, "wall_s": wall}
-                curves[f"{name}|designer|{target:.2f}|0"] = result.trace
-                designs[f"{target:.2f}/images"] = result.images
-                designs[f"{target:.2f}/absorption"] = result.absorption
-                designs[f"{target:.2f}/simulations"] = result.simulations
-                # BO: every recorded seed
-                for seed in (None, *profile.bo.spread_seeds):
-                    path = bo_runs.bo_state_path(profile.name, name, target, seed)
-                    if path.exists():
+                for method in ("flow", "adjoint"):
+                    if f"{method}/y" not in part:
+                        continue
+                    y = part[f"{method}/y"]
+                    rows.append(design_row(method, name, target, part[f"{method}/images"][:k],
+                                           y[:k], train_packed, dm.delta, len(y),
+                                           float(part[f"{method}/wall_s"])))
+                    reps = np.abs(y - target) / target
+                    curves[f"{name}|{method}|{key}|0"] = (
+                        best_of_n_curve(reps) if method == "flow" else running_best(reps))
+                rows.append(design_row("designer", name, target, part["designer/images"],
+                                       part["designer/y"], train_packed, dm.delta,
+                                       len(part["designer/trace"]),
+                                       float(part["designer/wall_s"])))
+                timings[f"{name}|{key}"] = {**json.loads(str(part["designer/timings"])),
+                                            "wall_s": float(part["designer/wall_s"])}
+                curves[f"{name}|designer|{key}|0"] = part["designer/trace"]
+                designs[f"{key}/images"] = part["designer/images"]
+                designs[f"{key}/absorption"] = part["designer/y"]
+                designs[f"{key}/simulations"] = part["designer/simulations"]
+                if bo_runs.bo_records_current(profile, name):  # BO: every recorded seed
+                    for seed in (None, *profile.bo.spread_seeds):
+                        path = bo_runs.bo_state_path(profile.name, name, target, seed)
+                        if not path.exists():
+                            continue
                         bo = load_bo_result(path)
                         label = profile.bo.seed if seed is None else seed
-                        curves[f"{name}|bo|{target:.2f}|{label}"] = bo.best_history
+                        curves[f"{name}|bo|{key}|{label}"] = bo.best_history
                         if seed is None:
                             rows.append({"dataset": name, "target": target, "method": "bo",
-                                         "n": 1, "n_new": np.nan,
-                                         "mean_rep_pct": 100 * bo.rep_best,
+                                         "n": 1, "mean_rep_pct": 100 * bo.rep_best,
                                          "max_rep_pct": 100 * bo.rep_best,
                                          "simulations": bo.n_evaluations,
                                          "wall_s": bo.wall_time_s})
@@ -179,6 +211,23 @@ def run_benchmark(profile: Profile, configs: dict, *, gan_mdn: dict | None = Non
         configs, seed=ev.seed, wall_time_s=total.seconds, designer_timings_s=timings,
         delta=deltas))
     return out
+
+
+def _read_part(path: Path, chash: str) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            part = {key: f[key] for key in f.files}
+    except (OSError, ValueError, EOFError):
+        return None
+    return part if str(part.pop("config_hash", "")) == chash else None
+
+
+def _write_part(path: Path, part: dict, chash: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with artifacts.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, config_hash=np.array(chash), **part)
 
 
 def load_table(profile_name: str) -> pd.DataFrame:

@@ -119,10 +119,20 @@ def step_baselines(profile: Profile, *, force: bool = False, n_jobs: int | None 
                  res["target"], res["seed"], 100 * res["rep_best"], res["wall_time_s"])
 
 
+def bo_records_current(profile: Profile, dataset: str) -> bool:
+    """Whether the BO folder of ``dataset`` was made with the profile's current configs (records
+    of another stack or data set are never reported)."""
+    return artifacts.is_current(bo_dir(profile.name, dataset),
+                                upstream_configs(profile, "baselines"))
+
+
 def load_bo_results(profile: Profile, dataset: str) -> dict:
-    """{target: BOResult} of the finished or partial runs present (the profile's seed)."""
+    """{target: BOResult} of the finished or partial runs present (the profile's seed); empty
+    when the folder's records were made with other configs."""
     from invdes.inverse.baselines import load_bo_result
 
+    if not bo_records_current(profile, dataset):
+        return {}
     out = {}
     for t in profile.evaluation.targets:
         path = bo_state_path(profile.name, dataset, t)
@@ -136,6 +146,8 @@ def load_bo_spread(profile: Profile, dataset: str) -> dict:
     seed and ``bo.spread_seeds`` (finished or partial)."""
     from invdes.inverse.baselines import load_bo_result
 
+    if not bo_records_current(profile, dataset):
+        return {}
     out = {}
     for t in profile.bo.spread_targets:
         for seed in (None, *profile.bo.spread_seeds):

@@ -11,6 +11,7 @@ uniform, delta, epochs, times).
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,18 +52,27 @@ def train_designer_models(profile: Profile, dataset: str, ds, configs: dict, *,
 
     out = designer_dir(profile.name, dataset)
     sc = profile.surrogate
+    chash = artifacts.expected_hash(configs)
     train, test = test_split(len(ds), sc.test_fraction, sc.seed)
     rmse, epochs, times = {}, {}, {}
     params = {k: v for k, v in dataclasses.asdict(sc).items()
               if k not in ("kinds", "test_fraction")}
-    for kind in sc.kinds:
+    for kind in sc.kinds:  # each finished model is kept: an interrupted step resumes after it
+        path = out / SURROGATE_FILE.format(kind=kind)
+        done = _finished(path, chash)
+        if done is not None:
+            rmse[kind], epochs[kind], times[kind] = done["rmse"], done["epochs"], done["seconds"]
+            log.info("designer: %s surrogate on %s: reused (test RMSE %.4f)", kind, dataset,
+                     rmse[kind])
+            continue
         with artifacts.Timer() as t:
             x_train = None if kind == "z" else ds.x[train]
             model = SurrogateEnsemble(inputs=kind, **params).fit(ds.z[train], x_train,
                                                                  ds.y[train])
-            model.save(out / SURROGATE_FILE.format(kind=kind))
+            model.save(path)
         rmse[kind] = model.rmse(ds.z[test], None if kind == "z" else ds.x[test], ds.y[test])
         epochs[kind], times[kind] = [int(e) for e in model.n_epochs_], t.seconds
+        _mark_finished(path, chash, rmse=rmse[kind], epochs=epochs[kind], seconds=t.seconds)
         log.info("designer: %s surrogate on %s: test RMSE %.4f (%.0f s)", kind, dataset,
                  rmse[kind], t.seconds)
     with artifacts.Timer() as t:
@@ -83,6 +93,23 @@ def train_designer_models(profile: Profile, dataset: str, ds, configs: dict, *,
         flow_epochs=int(flow.n_epochs_), flow_stop_reason=str(flow.stop_reason_), delta=delta)
     artifacts.write_provenance(out, prov)
     return prov
+
+
+def _finished(path: Path, chash: str) -> dict | None:
+    """The record of a model file finished with the configs of hash ``chash``, or None."""
+    record = path.with_suffix(".json")
+    if not (path.exists() and record.exists()):
+        return None
+    try:
+        done = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None
+    return done if done.get("config_hash") == chash else None
+
+
+def _mark_finished(path: Path, chash: str, **record) -> None:
+    with artifacts.atomic_path(path.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps({"config_hash": chash, **record}) + "\n")
 
 
 @dataclass
