@@ -318,11 +318,12 @@ class ComposedDesigner:
             images = np.asarray(generator.generate(np.asarray(step_z)), np.uint8)
             packed = nv.pack(images)
             nov = nv.nearest_distance(packed, train_packed)
+            # distance of each step's image to every current design (its own excluded below)
+            to_designs = nv.cross_distance(packed, nv.pack(dimg))  # (steps, designs)
             valid = []
             for k, (i, _s) in enumerate(steps):
-                others = np.delete(np.arange(len(dz)), i)
-                far = (nv.nearest_distance(packed[[k]], nv.pack(dimg[others]))[0] >= delta / 2
-                       if len(others) else True)
+                others = np.delete(to_designs[k], i)
+                far = bool(others.min() >= delta / 2) if len(others) else True
                 unchanged = np.array_equal(images[k], dimg[i])
                 new_enough = nov[k] >= min(delta, dnov[i])  # never less new than it was
                 self.events_.append((i, "ok" if new_enough and far and not unchanged else

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PackedImages", "pack", "nearest_distance", "pairwise_distance",
+__all__ = ["PackedImages", "pack", "nearest_distance", "cross_distance", "pairwise_distance",
            "median_nn_distance", "greedy_diverse"]
 
 
@@ -63,6 +63,12 @@ def nearest_distance(candidates: PackedImages, reference: PackedImages, *,
             best = np.minimum(best, _distances(part, reference[j : j + 2048]).min(axis=1))
         out[i : i + block] = best
     return out / candidates.n_pixels
+
+
+def cross_distance(a: PackedImages, b: PackedImages) -> np.ndarray:
+    """(len(a), len(b)) distances between the images of ``a`` and ``b``, fractions of the
+    pixels."""
+    return _distances(a, b) / a.n_pixels
 
 
 def pairwise_distance(images: PackedImages) -> np.ndarray:
