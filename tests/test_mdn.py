@@ -181,6 +181,72 @@ def test_fit_is_deterministic_with_a_seed():
     np.testing.assert_array_equal(w11, build_network(1, 8, seed=11).get_weights()[0])
 
 
+def test_interrupted_fit_resumes_from_its_checkpoint_bitwise(tmp_path, monkeypatch):
+    from invdes.inverse import mdn as mdn_module
+
+    y, z = branches(200, seed=5)
+    params = dict(FAST, max_epochs=6)
+    whole = MDN(seed=11, **params).fit(y, z)
+    ckpt = tmp_path / "fit.ckpt.npz"
+    real_save = mdn_module._TrainingCheckpoint.save
+
+    def save_then_stop(self, **state):
+        real_save(self, **state)
+        if state["epoch"] == 3:
+            raise KeyboardInterrupt  # the session ends after epoch 3
+
+    monkeypatch.setattr(mdn_module._TrainingCheckpoint, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        MDN(seed=11, **params).fit(y, z, checkpoint=ckpt)
+    assert ckpt.exists()
+    monkeypatch.setattr(mdn_module._TrainingCheckpoint, "save", real_save)
+    resumed = MDN(seed=11, **params).fit(y, z, checkpoint=ckpt)
+    assert resumed.history_ == whole.history_ and resumed.n_epochs_ == 6
+    for wa, wb in zip(whole.model_.get_weights(), resumed.model_.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    assert not ckpt.exists()  # removed once training ended
+    assert resumed.fit_seconds_ > 0
+
+
+def test_checkpoint_of_other_data_is_not_resumed(tmp_path, monkeypatch):
+    from invdes.inverse import mdn as mdn_module
+
+    y, z = branches(120, seed=1)
+    ckpt = tmp_path / "fit.ckpt.npz"
+    real_save = mdn_module._TrainingCheckpoint.save
+
+    def save_then_stop(self, **state):
+        real_save(self, **state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mdn_module._TrainingCheckpoint, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        MDN(seed=0, **dict(FAST, max_epochs=4)).fit(y, z, checkpoint=ckpt)
+    monkeypatch.setattr(mdn_module._TrainingCheckpoint, "save", real_save)
+    other = MDN(seed=0, **dict(FAST, max_epochs=4)).fit(y, z + 0.5, checkpoint=ckpt)
+    fresh = MDN(seed=0, **dict(FAST, max_epochs=4)).fit(y, z + 0.5)
+    assert other.history_ == fresh.history_  # started again, not from the other data's state
+
+
+def test_wide_head_trains_with_xla_deterministically():
+    """d >= XLA_MIN_DIM (the direct MDN's pixels) takes the XLA-compiled epoch: the loss still
+    falls, and a seed still fixes the weights."""
+    from invdes.inverse.mdn import XLA_MIN_DIM
+
+    rng = np.random.default_rng(0)
+    n, d = 160, XLA_MIN_DIM
+    y = rng.uniform(0.0, 1.0, n)
+    pattern = rng.random(d) < 0.5
+    z = np.where(rng.random((n, d)) < 0.5 + 0.4 * (y[:, None] - 0.5), pattern, ~pattern)
+    params = dict(n_components=2, batch_size=32, patience=5, max_epochs=5,
+                  validation_fraction=0.2, verbose=0)
+    a = MDN(seed=1, **params).fit(y, z.astype(np.float32))
+    b = MDN(seed=1, **params).fit(y, z.astype(np.float32))
+    assert a.history_["loss"][-1] < a.history_["loss"][0]
+    assert all(math.isfinite(v) for v in a.history_["val_loss"])
+    assert a.history_ == b.history_
+
+
 def test_validation_fraction_zero_monitors_training_loss():
     y, z = branches(64, seed=2)
     m = MDN(seed=0, **dict(FAST, max_epochs=3, validation_fraction=0.0)).fit(y, z)

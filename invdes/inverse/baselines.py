@@ -398,14 +398,15 @@ class DirectMDN:
         self.seed = seed
         self.verbose = verbose
 
-    def fit(self, images, y) -> DirectMDN:
-        """Fit the MDN on (y, flattened images)."""
+    def fit(self, images, y, checkpoint=None) -> DirectMDN:
+        """Fit the MDN on (y, flattened images); ``checkpoint``: a resumable training state
+        (see :meth:`invdes.inverse.mdn.MDN.fit`)."""
         x = check_binary_images(images)
         n, h, w = x.shape
         yy = _check_y(y, n)
         self.image_shape_ = (h, w)
         self.mdn_ = _make_mdn(self.mdn, seed=self.seed, verbose=self.verbose)
-        self.mdn_.fit(yy, x.reshape(n, -1).astype(np.float32))
+        self.mdn_.fit(yy, x.reshape(n, -1).astype(np.float32), checkpoint=checkpoint)
         return self
 
     def sample(self, y_target, n: int, seed=None) -> np.ndarray:

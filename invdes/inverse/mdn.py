@@ -41,6 +41,7 @@ import hashlib
 import json
 import math
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -231,11 +232,22 @@ def mixture_distribution(raw, n_components: int, dim: int, scale_floor: float):
 
 
 def make_nll_loss(n_components: int, dim: int, scale_floor: float):
-    """A Keras loss ``(z_true, raw) -> per-sample negative log-likelihood`` (batch,)."""
+    """A Keras loss ``(z_true, raw) -> per-sample negative log-likelihood`` (batch,), in nats.
+
+    The density of :func:`mixture_distribution`, written out (log-softmax weights plus the
+    summed Gaussian log densities, log-sum-exp over components) rather than through TFP's
+    ``MixtureSameFamily``: the same numbers, with fewer (batch, K, d) intermediates in the
+    gradient, which is what an epoch of the direct MDN (d = thousands of pixels) costs.
+    """
+    k, d = int(n_components), int(dim)
+    log_norm = 0.5 * d * math.log(2.0 * math.pi)
 
     def mdn_nll(z_true, raw):
-        dist = mixture_distribution(raw, n_components, dim, scale_floor)
-        return -dist.log_prob(tf.cast(z_true, raw.dtype))
+        logits, loc, scale = split_params(raw, k, d, scale_floor)
+        u = (tf.cast(z_true, raw.dtype)[:, None, :] - loc) / scale  # (batch, K, d)
+        comp = (-0.5 * tf.reduce_sum(tf.square(u), axis=2)
+                - tf.reduce_sum(tf.math.log(scale), axis=2) - log_norm)  # (batch, K)
+        return -tf.reduce_logsumexp(tf.nn.log_softmax(logits, axis=1) + comp, axis=1)
 
     return mdn_nll
 
@@ -275,17 +287,25 @@ def build_network(
     return keras.Model(inp, out, name="mdn")
 
 
-def _make_trainer(model: keras.Model, loss_fn, optimizer, batch_size: int):
+#: latent dimension from which the training epoch is compiled with XLA: a wide head (the direct
+#: MDN's thousands of pixels) spends its time in element-wise (batch, K, d) operations, which
+#: XLA fuses (benchmarks/mdn_speed.py); narrow heads keep the plain graph, whose numbers the
+#: committed GAN-MDN and PCA-MDN were trained with
+XLA_MIN_DIM = 256
+
+
+def _make_trainer(model: keras.Model, loss_fn, optimizer, batch_size: int, jit: bool = False):
     """Compiled functions for one training epoch and for the mean loss of a data set.
 
     ``train_epoch(x, z, perm)`` runs one pass of minibatch Adam steps over the rows in the order
     ``perm`` (int32, a permutation of the n rows; the last batch may be smaller) inside a single
-    ``tf.function`` and returns the mean per-sample NLL seen during the epoch. ``mean_loss(x, z)``
-    evaluates the NLL in inference mode (batch-norm moving statistics) in chunks.
+    ``tf.function`` (XLA-compiled when ``jit``) and returns the mean per-sample NLL seen during
+    the epoch. ``mean_loss(x, z)`` evaluates the NLL in inference mode (batch-norm moving
+    statistics) in chunks.
     """
     bs = int(batch_size)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, jit_compile=bool(jit))
     def train_epoch(x, z, perm):
         n = tf.shape(perm)[0]
         n_batches = (n + bs - 1) // bs
@@ -301,7 +321,7 @@ def _make_trainer(model: keras.Model, loss_fn, optimizer, batch_size: int):
             total += tf.reduce_sum(nll)
         return total / tf.cast(n, tf.float32)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, jit_compile=bool(jit))
     def _sum_loss(xb, zb):
         return tf.reduce_sum(loss_fn(zb, model(xb, training=False)))
 
@@ -328,6 +348,66 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _fit_fingerprint(params: dict, y: np.ndarray, z: np.ndarray) -> str:
+    """A hash of the training parameters (verbosity aside) and data, naming a checkpoint."""
+    h = hashlib.sha256(json.dumps({k: v for k, v in params.items() if k != "verbose"},
+                                  sort_keys=True, default=str).encode())
+    for arr in (y, z):
+        a = np.ascontiguousarray(arr)
+        h.update(str((a.shape, a.dtype.str)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+class _TrainingCheckpoint:
+    """The resumable state of one MDN fit in one ``.npz`` file (written to a temporary file,
+    then renamed, so an interruption leaves the last complete epoch). A file with another
+    fingerprint (other parameters or data) is ignored and later overwritten."""
+
+    def __init__(self, path, fingerprint: str):
+        self.path = Path(path)
+        self.fingerprint = fingerprint
+
+    def load(self) -> dict | None:
+        if not self.path.exists():
+            return None
+        try:
+            with np.load(self.path, allow_pickle=False) as f:
+                meta = json.loads(str(f["meta"]))
+                if meta.get("fingerprint") != self.fingerprint:
+                    return None
+                arrays = {k: f[k] for k in f.files}
+        except (OSError, ValueError, KeyError) as exc:
+            warnings.warn(f"MDN checkpoint {self.path} unreadable ({exc}); training from the "
+                          "start", RuntimeWarning, stacklevel=3)
+            return None
+        group = lambda prefix, n: [arrays[f"{prefix}{i}"] for i in range(n)]  # noqa: E731
+        return {"epoch": meta["epoch"], "rng": meta["rng"], "history": meta["history"],
+                "best": meta["best"], "best_epoch": meta["best_epoch"], "wait": meta["wait"],
+                "elapsed_s": float(meta.get("elapsed_s", 0.0)),
+                "weights": group("w", meta["n_weights"]),
+                "best_weights": group("b", meta["n_weights"]),
+                "optimizer": group("o", meta["n_optimizer"])}
+
+    def save(self, *, epoch, weights, optimizer, rng, history, best, best_epoch, best_weights,
+             wait, elapsed_s) -> None:
+        meta = {"fingerprint": self.fingerprint, "epoch": int(epoch), "rng": rng,
+                "elapsed_s": float(elapsed_s),
+                "history": history, "best": float(best), "best_epoch": int(best_epoch),
+                "wait": int(wait), "n_weights": len(weights), "n_optimizer": len(optimizer)}
+        arrays = {f"w{i}": a for i, a in enumerate(weights)}
+        arrays.update({f"b{i}": a for i, a in enumerate(best_weights)})
+        arrays.update({f"o{i}": a for i, a in enumerate(optimizer)})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, meta=np.asarray(json.dumps(meta)), **arrays)
+        os.replace(tmp, self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 class MDN:
     """Mixture density network p(z | y) for a scalar y and a latent z of dimension d.
 
@@ -348,7 +428,8 @@ class MDN:
     Learned state (after :meth:`fit`): ``model_`` (keras.Model), ``dim_`` (d), ``y_mean_``,
     ``y_std_`` (the standardization of y), ``y_range_`` (min, max of the training y),
     ``history_`` (dict: ``loss``, ``val_loss`` per epoch, mean NLL in nats), ``best_epoch_``
-    (0-based), ``n_epochs_``, ``stop_reason_``.
+    (0-based), ``n_epochs_``, ``stop_reason_``, ``fit_seconds_`` (training wall time, summed
+    over a checkpointed fit's interrupted runs).
     """
 
     def __init__(
@@ -432,12 +513,16 @@ class MDN:
 
     # -- training -----------------------------------------------------------------------------
 
-    def fit(self, y, z) -> MDN:
+    def fit(self, y, z, checkpoint=None) -> MDN:
         """Fit p(z | y) by maximum likelihood.
 
         Args:
             y: (n,) or (n, 1) properties (finite).
             z: (n, d) latents (finite).
+            checkpoint: optional path of a resumable training state (weights, optimizer
+                moments, best weights, history, random state), rewritten after every epoch; a
+                later fit with the same parameters and data continues from it, bitwise as if
+                never interrupted. Deleted when training ends.
 
         Returns:
             self.
@@ -468,7 +553,8 @@ class MDN:
         optimizer = keras.optimizers.Adam(learning_rate=float(self.learning_rate))
         optimizer.build(model.trainable_variables)
         loss_fn = make_nll_loss(self.n_components, d, float(self.scale_floor))
-        train_epoch, mean_loss = _make_trainer(model, loss_fn, optimizer, int(self.batch_size))
+        train_epoch, mean_loss = _make_trainer(model, loss_fn, optimizer, int(self.batch_size),
+                                               jit=d >= XLA_MIN_DIM)
         x_tr = tf.constant(self._standardize(y[tr]))
         z_tr = tf.constant(z[tr].astype(np.float32))
         if n_val:
@@ -477,13 +563,27 @@ class MDN:
         history: dict[str, list[float]] = {"loss": [], "val_loss": []}
         best, best_epoch, best_weights, wait = math.inf, -1, None, 0
         stop_reason = "max_epochs"
+        start, elapsed_before = 0, 0.0
+        t_start = time.perf_counter()
+        ckpt = None
+        if checkpoint is not None:
+            ckpt = _TrainingCheckpoint(checkpoint, _fit_fingerprint(self.get_params(), y, z))
+            state = ckpt.load()
+            if state is not None:
+                model.set_weights(state["weights"])
+                for var, value in zip(optimizer.variables, state["optimizer"], strict=True):
+                    var.assign(value)
+                rng.bit_generator.state = state["rng"]
+                history, best, best_epoch = state["history"], state["best"], state["best_epoch"]
+                best_weights, wait, start = state["best_weights"], state["wait"], state["epoch"]
+                elapsed_before = state["elapsed_s"]
         bar = None
         if self.verbose == 1:
             from tqdm import tqdm
 
-            bar = tqdm(total=int(self.max_epochs), desc="MDN", unit="epoch")
+            bar = tqdm(total=int(self.max_epochs), initial=start, desc="MDN", unit="epoch")
         try:
-            for epoch in range(int(self.max_epochs)):
+            for epoch in range(start, int(self.max_epochs)):
                 perm = tf.constant(rng.permutation(len(tr)).astype(np.int32))
                 loss = float(train_epoch(x_tr, z_tr, perm))
                 history["loss"].append(loss)
@@ -510,6 +610,12 @@ class MDN:
                     if wait >= int(self.patience):
                         stop_reason = "early stopping"
                         break
+                if ckpt is not None:
+                    ckpt.save(epoch=epoch + 1, weights=model.get_weights(),
+                              optimizer=[v.numpy() for v in optimizer.variables],
+                              rng=rng.bit_generator.state, history=history, best=best,
+                              best_epoch=best_epoch, best_weights=best_weights, wait=wait,
+                              elapsed_s=elapsed_before + time.perf_counter() - t_start)
         finally:
             if bar is not None:
                 bar.close()
@@ -526,11 +632,14 @@ class MDN:
                 stacklevel=2,
             )
         model.set_weights(best_weights)
+        if ckpt is not None:
+            ckpt.remove()
         self.model_ = model
         self.history_ = history
         self.best_epoch_ = int(best_epoch)
         self.n_epochs_ = len(history["loss"])
         self.stop_reason_ = stop_reason
+        self.fit_seconds_ = elapsed_before + time.perf_counter() - t_start
         return self
 
     # -- prediction ---------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from invdes import artifacts
-from invdes.config import DATASETS, Profile, get_profile
+from invdes.config import DATASETS, Profile, get_profile, to_dict
 from invdes.parallel import Scheduler
 from invdes.study.bo_runs import (  # noqa: F401  (re-exported: the pipeline's public names)
     bo_config_for,
@@ -88,6 +88,8 @@ MODEL_FILES = {"gan-mdn": "gan-mdn", "pca-mdn": "pca-mdn", "direct-mdn": "direct
 #: What a current models folder must hold. The direct MDN's weights (tens to hundreds of MB at
 #: paper scale) are not committed; its summary (size, epochs, leading components) is.
 DIRECT_SUMMARY = "direct-mdn-summary.npz"
+#: the direct MDN's resumable training state (local, hundreds of MB; see .gitignore)
+DIRECT_CHECKPOINT = "direct-mdn.ckpt.npz"
 REQUIRED_MODEL_FILES = ("gan-mdn", "pca-mdn")
 
 
@@ -96,9 +98,9 @@ def models_dir(profile_name: str, dataset: str) -> Path:
 
 
 def direct_mdn_config(profile: Profile):
-    """The direct MDN's training settings: the paper's MDN, early stopping included (patience
-    ``profile.mdn.patience`` on the validation loss; no cap below ``max_epochs``)."""
-    return profile.mdn
+    """The direct MDN's training settings (``profile.direct_mdn``): the paper's MDN with early
+    stopping on the validation loss, no cap below ``max_epochs``."""
+    return profile.direct_mdn
 
 
 def _training_record(model) -> dict:
@@ -168,7 +170,8 @@ def direct_mdn_current(profile: Profile, dataset: str) -> bool:
     prov = artifacts.read_provenance(out) or {}
     return (artifacts.is_current(out, upstream_configs(profile, "mdn"),
                                  required=REQUIRED_MODEL_FILES + (DIRECT_SUMMARY,))
-            and "direct-mdn" in prov.get("epochs", {}))
+            and "direct-mdn" in prov.get("epochs", {})
+            and prov.get("direct_mdn_config") == to_dict(direct_mdn_config(profile)))
 
 
 def step_direct_mdn(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
@@ -191,14 +194,22 @@ def step_direct_mdn(profile: Profile, *, force: bool = False, n_jobs: int | None
             log.info("direct-mdn: %s is current, reused", name)
             continue
         ds = load_dataset(name, profile, verify=0)
+        checkpoint = out / DIRECT_CHECKPOINT
+        if force:
+            checkpoint.unlink(missing_ok=True)
+        elif checkpoint.exists():
+            log.info("direct-mdn: %s resumes from %s", name, checkpoint)
         with artifacts.Timer() as t:
-            direct = DirectMDN(direct_mdn_config(profile)).fit(ds.x, ds.y)
+            direct = DirectMDN(direct_mdn_config(profile)).fit(ds.x, ds.y, checkpoint=checkpoint)
             direct.save(out / MODEL_FILES["direct-mdn"])
         write_direct_summary(profile, name, direct)
         prov = artifacts.read_provenance(out) or {}
-        for key, value in (("training_s", t.seconds), ("training", _training_record(direct.mdn_)),
+        # training time summed over interrupted and resumed runs
+        for key, value in (("training_s", direct.mdn_.fit_seconds_),
+                           ("training", _training_record(direct.mdn_)),
                            ("epochs", int(direct.mdn_.n_epochs_))):
             prov.setdefault(key, {})["direct-mdn"] = value
+        prov["direct_mdn_config"] = to_dict(direct_mdn_config(profile))
         prov["wall_time_s"] = float(sum(prov["training_s"].values()))
         artifacts.write_provenance(out, prov)
         log.info("direct-mdn: %s trained in %.1f s (%d epochs: %s)", name, t.seconds,
