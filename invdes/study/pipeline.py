@@ -183,7 +183,8 @@ def step_direct_mdn(profile: Profile, *, force: bool = False, n_jobs: int | None
     from invdes.data import load_dataset
     from invdes.inverse.baselines import DirectMDN
 
-    for name in DATASETS:
+    # the smaller images first: the cheaper model finishes even if a session ends mid-way
+    for name in sorted(DATASETS, key=DATASETS.get):
         out = models_dir(profile.name, name)
         if not artifacts.is_current(out, upstream_configs(profile, "mdn"),
                                     required=REQUIRED_MODEL_FILES):
