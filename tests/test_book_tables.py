@@ -463,3 +463,57 @@ def test_goal_checks_flag_each_miss_and_name_the_out_of_range_target():
     met = table.loc[("mean REP below random latents", "data-ii")]
     assert met["targets met"] == 1 and met["of"] == 2
     assert "0.65: 2.7 vs 2.3" in met["misses: ours vs bound"]
+
+
+# ---------------------------------------------------------------- chapter 7: noise of the draws
+
+
+def _draws_frame():
+    import pandas as pd
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for r in range(10):
+        for method, level in (("gan-mdn", 2.0), ("pca-mdn", 6.0), ("random-latent", 2.05)):
+            for t in (0.55, 0.65):
+                rows.append({"dataset": "data-i", "method": method, "target": t, "draw": r,
+                             "mean_rep_pct": level + 0.3 * rng.standard_normal(),
+                             "min_rep_pct": 0.1 + 0.02 * rng.standard_normal()})
+    return pd.DataFrame.from_records(rows)
+
+
+def test_gan_vs_baselines_verdicts_follow_the_intervals(tmp_path):
+    from invdes.book import ch07_noise as nz
+
+    csv = tmp_path / "draws_data-i.csv"
+    _draws_frame().to_csv(csv, index=False)
+    look = [{"dataset": "data-i", "method": "lookup", "target": 0.55, "mean_rep_pct": 0.01,
+             "min_rep_pct": 0.0}]
+    draws = nz.read_draws([csv], look)
+    recs = nz.gan_vs_baselines(draws)
+    verdict = {(r["target"], r["baseline"]): r["verdict"] for r in recs}
+    assert verdict[(0.55, "pca-mdn")] == nz.LOWER  # 2 vs 6: resolved
+    assert verdict[(0.55, "random-latent")] == nz.NOISE  # 2 vs 2.05 with sd 0.3: not
+    assert verdict[(0.55, "lookup")] == nz.HIGHER  # the deterministic look-up at 0.01
+    assert (0.65, "lookup") not in verdict and (0.55, "direct-mdn") not in verdict
+    for r in recs:
+        assert r["diff_lo"] <= r["diff"] <= r["diff_hi"]
+    text = nz.noise_markdown(recs, [])
+    assert "Against PCA-MDN, GAN-MDN's mean REP is lower at 0.55, 0.65." in text
+    table = nz.comparison_table(recs, caption="c")
+    assert len(table) == len(recs) and table.attrs["caption"] == "c"
+
+
+def test_paper_differences_flag_numbers_outside_a_single_draws_range():
+    from invdes.book import ch07_noise as nz
+
+    draws = _draws_frame()
+    paper = {"data-i": {"gan-mdn": {0.55: {"mean_rep_pct": 2.1, "min_rep_pct": 0.65},
+                                    0.65: {"mean_rep_pct": 0.5}},
+                        "bo": {0.55: {"min_rep_pct": 1e-4}}}}
+    recs = nz.paper_differences(draws, paper)
+    got = {(r["target"], r["metric"]): r["verdict"] for r in recs}
+    assert got == {(0.55, "mean_rep_pct"): nz.INSIDE, (0.55, "min_rep_pct"): nz.PAPER_HIGHER,
+                   (0.65, "mean_rep_pct"): nz.PAPER_LOWER}  # BO: no draws of ours, left out
+    text = nz.noise_markdown([], recs)
+    assert "2 of the paper's 3 numbers lie outside" in text

@@ -16,6 +16,7 @@ from invdes.study.evaluate import (
     TABLE1_COLUMNS,
     best_of_n_curve,
     bo_table1_row,
+    difference_interval,
     diversity,
     draw_columns,
     evaluate_candidates,
@@ -28,6 +29,7 @@ from invdes.study.evaluate import (
     read_table1_csv,
     rep,
     rep_percent,
+    single_draw_interval,
     table1_rows,
     write_table1_csv,
 )
@@ -205,6 +207,36 @@ def test_mean_interval_is_the_student_t_interval():
     assert wide[1] < lo and wide[2] > hi
     with pytest.raises(ValueError, match="finite"):
         mean_interval([1.0, np.nan])
+
+
+def test_difference_interval_is_welch_and_covers_zero_only_for_equal_means():
+    a, b = [1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0]
+    diff, lo, hi = difference_interval(a, b)
+    va, vb = np.var(a, ddof=1) / 4, np.var(b, ddof=1) / 3
+    dof = (va + vb) ** 2 / (va**2 / 3 + vb**2 / 2)  # Welch-Satterthwaite, by hand
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, dof) * math.sqrt(va + vb)
+    assert diff == pytest.approx(-1.5) and hi - diff == pytest.approx(half, rel=1e-9)
+    assert lo < 0 < hi  # 2.5 vs 4.0 with these spreads: not resolved
+    far = difference_interval([10.0, 10.5, 11.0], [1.0, 1.5, 2.0])
+    assert far[1] > 0  # clearly higher
+    # a deterministic baseline (one value) adds no variance
+    one = difference_interval([1.0, 2.0, 3.0], [5.0])
+    assert one[0] == -3.0 and one[2] - one[0] == pytest.approx(mean_interval([1, 2, 3])[2] - 2)
+    assert all(math.isnan(v) for v in difference_interval([1.0], [2.0])[1:])
+    with pytest.raises(ValueError, match="finite"):
+        difference_interval([1.0, np.inf], [1.0, 2.0])
+
+
+def test_single_draw_interval_is_wider_than_the_mean_interval():
+    values = [1.0, 2.0, 3.0, 4.0]
+    lo, hi = single_draw_interval(values)
+    _, mlo, mhi = mean_interval(values)
+    # prediction half-width = sqrt(1 + R) times the mean's for R draws
+    assert (hi - lo) == pytest.approx((mhi - mlo) * math.sqrt(5), rel=1e-9)
+    with pytest.raises(ValueError, match="two"):
+        single_draw_interval([1.0])
 
 
 def test_draw_columns_summarize_each_draws_mean_and_minimum():

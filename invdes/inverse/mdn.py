@@ -299,13 +299,33 @@ def _make_trainer(model: keras.Model, loss_fn, optimizer, batch_size: int, jit: 
 
     ``train_epoch(x, z, perm)`` runs one pass of minibatch Adam steps over the rows in the order
     ``perm`` (int32, a permutation of the n rows; the last batch may be smaller) inside a single
-    ``tf.function`` (XLA-compiled when ``jit``) and returns the mean per-sample NLL seen during
-    the epoch. ``mean_loss(x, z)`` evaluates the NLL in inference mode (batch-norm moving
+    ``tf.function`` (with ``jit``: a Python loop over XLA-compiled steps) and returns the mean
+    per-sample NLL seen during the epoch. ``mean_loss(x, z)`` evaluates the NLL in inference
+    mode (batch-norm moving
     statistics) in chunks.
     """
     bs = int(batch_size)
 
-    @tf.function(reduce_retracing=True, jit_compile=bool(jit))
+    @tf.function(reduce_retracing=True, jit_compile=True)
+    def _jit_step(xb, zb):
+        with tf.GradientTape() as tape:
+            nll = loss_fn(zb, model(xb, training=True))
+            loss = tf.reduce_mean(nll)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return tf.reduce_sum(nll)
+
+    def _jit_epoch(x, z, perm):
+        # XLA compiles one step per batch shape (the full batches and the last one); a whole
+        # epoch as one XLA while loop would try to hold every batch's intermediates at once
+        n = int(perm.shape[0])
+        total = 0.0
+        for a in range(0, n, bs):
+            idx = perm[a : a + bs]
+            total += float(_jit_step(tf.gather(x, idx), tf.gather(z, idx)))
+        return total / n
+
+    @tf.function(reduce_retracing=True)
     def train_epoch(x, z, perm):
         n = tf.shape(perm)[0]
         n_batches = (n + bs - 1) // bs
@@ -332,7 +352,7 @@ def _make_trainer(model: keras.Model, loss_fn, optimizer, batch_size: int, jit: 
                     for a in range(0, n, chunk))
         return total / n
 
-    return train_epoch, mean_loss
+    return (_jit_epoch if jit else train_epoch), mean_loss
 
 
 # --------------------------------------------------------------------------------------------

@@ -369,6 +369,44 @@ def mean_interval(values, confidence: float = DRAW_CONFIDENCE) -> tuple[float, f
     return mean, mean - half, mean + half
 
 
+def difference_interval(a, b, confidence: float = DRAW_CONFIDENCE
+                        ) -> tuple[float, float, float]:
+    """(mean(a) - mean(b), lo, hi): the difference of two means of independent draws and its
+    Welch confidence interval (Student t with the Welch-Satterthwaite degrees of freedom). A
+    sample of one value (a deterministic method such as the look-up) adds no variance; when
+    neither sample has two values the interval is (nan, nan)."""
+    from scipy import stats
+
+    va, vb = (np.asarray(v, dtype=float) for v in (a, b))
+    for name, v in (("a", va), ("b", vb)):
+        if v.ndim != 1 or v.size < 1 or not np.all(np.isfinite(v)):
+            raise ValueError(f"{name} must be a non-empty 1-D array of finite numbers; got {v}")
+    diff = float(va.mean() - vb.mean())
+    parts = [(v.var(ddof=1) / v.size, v.size - 1) for v in (va, vb) if v.size > 1]
+    if not parts:
+        return diff, math.nan, math.nan
+    se2 = sum(p for p, _ in parts)
+    if se2 == 0.0:
+        return diff, diff, diff
+    dof = se2**2 / sum(p**2 / k for p, k in parts)
+    half = float(stats.t.ppf(0.5 + confidence / 2, dof) * math.sqrt(se2))
+    return diff, diff - half, diff + half
+
+
+def single_draw_interval(values, confidence: float = DRAW_CONFIDENCE
+                         ) -> tuple[float, float]:
+    """(lo, hi): where one more independent draw is expected to fall (Student-t prediction
+    interval, mean +- t s sqrt(1 + 1/R)); what a single published draw is compared with."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1 or v.size < 2 or not np.all(np.isfinite(v)):
+        raise ValueError(f"values must hold at least two finite draws; got {v}")
+    half = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1)
+                 * math.sqrt(1.0 + 1.0 / v.size))
+    return float(v.mean()) - half, float(v.mean()) + half
+
+
 def draw_columns(y_hats, target: float) -> dict:
     """The error-bar columns of a Table 1 row from the simulated absorptions of R independent
     draws (a list of R arrays of n candidates): ``draws`` = R, and for the per-draw mean and
