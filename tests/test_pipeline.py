@@ -86,6 +86,13 @@ def test_reproduce_writes_table1_and_figures(smoke_root):
         for d in first:  # draw 0 is the single draw of the paper's columns
             assert float(d["mean_rep_pct"]) == pytest.approx(
                 by_cell[(d["method"], float(d["target"]))])
+        # the PCA round trip of chapter 6: real images through the d components, simulated
+        from invdes.study.diagnostics import load_pca_round_trip, round_trip_images
+
+        trip = load_pca_round_trip(SMOKE, name)
+        assert trip is not None and len(trip["y"]) == round_trip_images(SMOKE)
+        assert np.all(np.isfinite(trip["y_round_trip"])) and np.all(trip["rep_pct"] >= 0)
+        assert 0 < trip["explained_variance"] <= 1 and np.any(trip["pixel_change"] > 0)
     written = write_figures("smoke")  # what `invdes reproduce` does after the evaluate step
     assert sorted(p.name for p in written) == ["best_of_n.png", "figure2.png", "figure3.png"]
     for fig in written:

@@ -520,6 +520,7 @@ def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None =
     """
     from invdes.data import load_dataset
     from invdes.study import evaluate as E
+    from invdes.study.diagnostics import pca_round_trip
 
     configs = upstream_configs(profile, "evaluate")
     out = evaluate_dir(profile.name)
@@ -556,6 +557,8 @@ def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None =
             rows += [E.bo_table1_row(name, r) for r in bo_results[name].values()]
             E.write_table1_csv(rows, out / f"table1_{name}.csv")
             E.write_draws_csv(draw_rows, out / f"draws_{name}.csv")
+            pca_round_trip(profile, name, load_models(profile, name, ("pca-mdn",))["pca-mdn"],
+                           ds.x, ds.y, n_jobs=n_jobs, force=force)
         _save_curves(out / "best_of_n.npz", curves)
     artifacts.write_provenance(out, artifacts.provenance(
         configs, seed=ev.seed, wall_time_s=timer.seconds,
