@@ -517,3 +517,4 @@ def test_paper_differences_flag_numbers_outside_a_single_draws_range():
                    (0.65, "mean_rep_pct"): nz.PAPER_LOWER}  # BO: no draws of ours, left out
     text = nz.noise_markdown([], recs)
     assert "2 of the paper's 3 numbers lie outside" in text
+    assert "GAN-MDN min REP: paper higher at 0.55" in text

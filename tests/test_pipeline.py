@@ -312,3 +312,17 @@ def test_design_refine_bad_budget_is_one_line(smoke_copy, capsys, extra, message
     code = main(["design", "--target", "0.08", "--profile", "smoke", *extra])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_book_profile_optional_steps_are_not_required_in_paper(monkeypatch, capsys):
+    """A paper page shows what exists when only optional steps (the direct MDN) are missing;
+    a missing required step falls back to smoke, which then runs the optional steps too."""
+    ran = []
+    monkeypatch.setattr(pipeline, "step_current", lambda profile, step: step != "direct-mdn")
+    monkeypatch.setattr(pipeline, "reproduce", lambda profile, steps: ran.append(steps))
+    shown = pipeline.book_profile("paper", steps=("gan", "evaluate"), optional=("direct-mdn",))
+    assert shown.name == "paper" and ran == [] and "NOTE" not in capsys.readouterr().out
+    shown = pipeline.book_profile("paper", steps=("gan", "direct-mdn"))
+    assert shown.name == "smoke" and "direct-mdn" in capsys.readouterr().out
+    pipeline.book_profile("smoke", steps=("evaluate", "gan"), optional=("direct-mdn",))
+    assert ran[-1] == ("gan", "direct-mdn", "evaluate")  # the pipeline's order

@@ -154,3 +154,35 @@ __all__ = [
     "bo_rows", "bo_status_markdown", "bo_table", "pca_reconstruction",
     "plot_explained_variance"
 ]
+
+
+def round_trip_table(trips: Mapping[str, Mapping[str, Any]],
+                     pca_mean_rep_pct: Mapping[str, float], caption: str = "") -> pd.DataFrame:
+    """Per data set: the PCA round trip (:func:`invdes.study.diagnostics.pca_round_trip`) -
+    images, kept components and variance, pixels flipped, REP of the round trip (median,
+    mean, 90th percentile) - beside the PCA-MDN's mean REP over draws and targets."""
+    rows = [[name, len(t["y"]), int(t["n_components"]), 100 * float(t["explained_variance"]),
+             100 * float(np.mean(t["pixel_change"])), float(np.median(t["rep_pct"])),
+             float(np.mean(t["rep_pct"])), float(np.percentile(t["rep_pct"], 90)),
+             pca_mean_rep_pct.get(name, math.nan)] for name, t in trips.items()]
+    return frame(rows, ["data set", "images", "components", "variance kept (%)",
+                        "pixels flipped (%)", "round-trip REP median (%)", "mean (%)",
+                        "90th pct (%)", "PCA-MDN mean REP (%)"], index=["data set"],
+                 caption=caption, formats={"variance kept (%)": ".1f",
+                                           "pixels flipped (%)": ".1f",
+                                           "round-trip REP median (%)": ".2f", "mean (%)": ".2f",
+                                           "90th pct (%)": ".2f", "PCA-MDN mean REP (%)": ".2f"})
+
+
+def plot_round_trip(trips: Mapping[str, Mapping[str, Any]]):
+    """Simulated absorption of each PCA round trip against the image's own (one panel per data
+    set; the diagonal is a perfect round trip)."""
+    fig, axes = figure_grid(1, len(trips), size=(3.6 * len(trips), 3.4))
+    for ax, (name, t) in zip(np.ravel(axes), trips.items(), strict=False):
+        y0, y1 = np.asarray(t["y"]), np.asarray(t["y_round_trip"])
+        lo, hi = float(min(y0.min(), y1.min())), float(max(y0.max(), y1.max()))
+        ax.plot([lo, hi], [lo, hi], color="0.5", lw=1)
+        ax.scatter(y0, y1, s=8, alpha=0.6)
+        ax.set(xlabel="y of the data-set image", ylabel="y after the PCA round trip",
+               title=f"{name}: median REP {np.median(t['rep_pct']):.1f} %")
+    return fig

@@ -157,12 +157,16 @@ def noise_markdown(comparison: Sequence[Mapping], differences: Sequence[Mapping]
         ds = [r for r in differences if r["dataset"] == d]
         off = [r for r in ds if r["verdict"] != INSIDE]
         if ds:
+            groups: dict[tuple[str, str], dict[str, list[float]]] = {}
+            for r in off:
+                groups.setdefault((r["method"], r["metric"]), {}).setdefault(
+                    r["verdict"], []).append(r["target"])
             detail = "; ".join(
-                f"{method_label(r['method'], short=True)} {METRIC_LABELS[r['metric']]} at "
-                f"{r['target']:.2f} (paper {r['paper']:.2f} %, one draw of ours "
-                f"{r['single_lo']:.2f}-{r['single_hi']:.2f} %)" for r in off)
+                f"{method_label(m, short=True)} {METRIC_LABELS.get(k, k)}: "
+                + ", ".join(f"{v} at {_ts(ts)}" for v, ts in by.items())
+                for (m, k), by in groups.items())
             s.append(f"{len(off)} of the paper's {len(ds)} numbers lie outside the 95 % range "
-                     "of a single draw of ours" + (f": {detail}." if off else "."))
+                     "of a single draw of ours (Table 7.7)" + (f": {detail}." if off else "."))
         paras.append(" ".join(s))
     return "\n\n".join(paras)
 

@@ -123,6 +123,11 @@ COMPARED: tuple[tuple[str, str], ...] = (
 )
 
 
+#: The error-bar columns chapter 7 shows beside Table 1 (``extra`` of :func:`table1_comparison`).
+INTERVAL_COLUMNS: tuple[str, ...] = ("mean_rep_pct_mean", "mean_rep_pct_lo", "mean_rep_pct_hi",
+                                     "min_rep_pct_mean", "min_rep_pct_lo", "min_rep_pct_hi")
+
+
 def table1_comparison(rows: Iterable[Mapping[str, Any]], dataset: str, *,
                       paper: Mapping = PAPER_TABLE1, methods: Sequence[str] | None = None,
                       caption: str | None = None, extra: Sequence[str] = ()) -> pd.DataFrame:

@@ -659,13 +659,14 @@ def step_current(profile: Profile, step: str) -> bool:
     raise ValueError(f"unknown step {step!r}; allowed: {', '.join(STEPS)}")
 
 
-def book_profile(profile: Profile | str | None = None, steps=STEPS) -> Profile:
+def book_profile(profile: Profile | str | None = None, steps=STEPS, optional=()) -> Profile:
     """The profile a book chapter shows, with the artifacts it needs in place.
 
-    ``smoke``: runs (or reuses) ``steps`` now - minutes. ``paper``: never trains or simulates;
-    when a needed paper artifact is not committed (or is stale), prints a notice naming the
-    missing steps and falls back to the smoke profile, so the page still renders, honestly
-    labelled.
+    ``smoke``: runs (or reuses) ``steps`` and ``optional`` now - minutes. ``paper``: never
+    trains or simulates; when an artifact of ``steps`` is not committed (or is stale), prints a
+    notice naming the missing steps and falls back to the smoke profile, so the page still
+    renders, honestly labelled. ``optional`` steps (say, the direct MDN, hours of training) are
+    not needed: the page shows the paper results without them and says what is missing.
     """
     profile = as_profile(profile)
     steps = tuple(steps)
@@ -677,7 +678,8 @@ def book_profile(profile: Profile | str | None = None, steps=STEPS) -> Profile:
               "this checkout yet (see the reproduce page); this page shows the smoke "
               "profile instead - tiny data and short training, not paper-scale results.")
         profile = get_profile("smoke")
-    reproduce(profile, steps)
+    wanted = set(steps) | set(optional)
+    reproduce(profile, tuple(s for s in STEPS if s in wanted))
     return profile
 
 
