@@ -18,8 +18,11 @@ refine, verify), on the GAN's latent space:
    regula falsi once the target is bracketed). A step is taken only when the new image keeps
    the novelty and diversity rules; the design keeps its best simulated point. The worst
    designs are refined first; designs within ``rep_floor`` stop.
-6. **Verification**: every returned absorption is an RCWA result (the refined points are
-   simulated); the answer is the ``n_designs`` best by REP.
+6. **Verification**: every returned absorption is an RCWA result. The answer is picked from
+   every simulated structure (initial designs and every refinement step, each of which met the
+   rules when it was made): new ones (>= ``delta``) first, lowest REP first, each at least
+   ``delta / 2`` from those picked before, so that one line may contribute two designs when
+   its points lie far enough apart.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ class DesignerResult:
     absorption: np.ndarray  # (n,) simulated
     rep: np.ndarray  # (n,) |A - target| / target
     novelty: np.ndarray  # (n,) distance to the nearest training image, fraction of pixels
-    simulations: np.ndarray  # (n,) RCWA simulations spent on each design
+    simulations: np.ndarray  # (n,) RCWA simulations spent on the line that produced each design
     source: np.ndarray  # (n,) str: "flow", "mdn", "lookup" or "adjoint"
     trace: np.ndarray  # (n_simulations,) best REP after each simulation
     delta: float
@@ -283,6 +286,10 @@ class ComposedDesigner:
 
         # 4. simulate the kept designs (best score first)
         dy = run_sim(dimg)
+        # every simulated structure that met the rules when it was made, for the final pick:
+        # (z, image, y, novelty, source, design it belongs to)
+        pool = [(dz[i].copy(), dimg[i].copy(), float(dy[i]), float(dnov[i]), kept_src[i], i)
+                for i in range(len(dz))]
 
         # 5. refinement along lines, checked by the RCWA
         t0 = time.perf_counter()
@@ -344,6 +351,8 @@ class ComposedDesigner:
                 lines[i].points.append((s, float(y)))
                 self.events_.append((i, f"sim s={s:+.4f} y={y:.5f}"))
                 dsim[i] += 1
+                pool.append((step_z[k], images[k].copy(), float(y), float(nov[k]), kept_src[i],
+                             i))
                 lines[i].scale = 1.0
                 if abs(y - target) < abs(dy[i] - target):
                     dz[i], dimg[i], dy[i], dnov[i] = step_z[k], images[k], y, nov[k]
@@ -353,11 +362,21 @@ class ComposedDesigner:
         timings["refinement_s"] = (time.perf_counter() - t0
                                    - (timings["simulation_s"] - sim_before))
 
-        # 6. the best designs, verified
-        rep = np.abs(dy - target) / target
-        top = np.argsort(rep, kind="stable")[: self.n_designs]
+        # 6. the best designs, verified: the lowest-REP simulated structures of the whole pool
+        # (a line may contribute two points far enough apart), pairwise >= delta / 2 apart
+        pool_rep = np.asarray([abs(p[2] - target) / target for p in pool])
+        pool_nov = np.asarray([p[3] for p in pool])
+        packed = nv.pack(np.asarray([p[1] for p in pool], np.uint8))
+        order = np.lexsort((pool_rep, pool_nov < delta))  # new ones first, then by REP
+        top = nv.greedy_diverse(order, packed, delta / 2, int(self.n_designs))
+        if len(top) < min(self.n_designs, len(pool)):  # too few far apart: fill by REP
+            top += [int(j) for j in order if j not in set(top)][: self.n_designs - len(top)]
+        top = sorted(top, key=lambda j: pool_rep[j])
+        pick = [pool[j] for j in top]
         return DesignerResult(
-            target=target, z=dz[top], images=dimg[top], absorption=dy[top], rep=rep[top],
-            novelty=dnov[top], simulations=dsim[top], source=np.asarray(kept_src)[top],
-            trace=np.asarray(trace), delta=float(delta), n_simulations=len(trace),
-            timings_s=timings)
+            target=target, z=np.asarray([p[0] for p in pick], np.float32),
+            images=np.asarray([p[1] for p in pick], np.uint8),
+            absorption=np.asarray([p[2] for p in pick]), rep=pool_rep[top],
+            novelty=pool_nov[top], simulations=dsim[[p[5] for p in pick]],
+            source=np.asarray([p[4] for p in pick]), trace=np.asarray(trace),
+            delta=float(delta), n_simulations=len(trace), timings_s=timings)
