@@ -21,8 +21,9 @@ refine, verify), on the GAN's latent space:
 6. **Verification**: every returned absorption is an RCWA result. The answer is picked from
    every simulated structure (initial designs and every refinement step, each of which met the
    rules when it was made): new ones (>= ``delta``) first, lowest REP first, each at least
-   ``delta / 2`` from those picked before, so that one line may contribute two designs when
-   its points lie far enough apart.
+   ``delta / 2`` from those picked before (one line may contribute two designs when its
+   points lie far enough apart), unless the lines' own best points, diverse by construction,
+   have the lower mean REP (``pick_`` says which set was returned).
 """
 
 from __future__ import annotations
@@ -368,10 +369,20 @@ class ComposedDesigner:
         pool_nov = np.asarray([p[3] for p in pool])
         packed = nv.pack(np.asarray([p[1] for p in pool], np.uint8))
         order = np.lexsort((pool_rep, pool_nov < delta))  # new ones first, then by REP
-        top = nv.greedy_diverse(order, packed, delta / 2, int(self.n_designs))
-        if len(top) < min(self.n_designs, len(pool)):  # too few far apart: fill by REP
-            top += [int(j) for j in order if j not in set(top)][: self.n_designs - len(top)]
+        greedy = nv.greedy_diverse(order, packed, delta / 2, int(self.n_designs))
+        # the lines' own best points are diverse by construction; a greedy pick by REP can lose
+        # to them (one good point may block two lines' best), so keep the better of the two
+        # sets by mean REP, the lines' when tied
+        last = {}
+        for j, p in enumerate(pool):
+            if p[5] not in last or pool_rep[j] < pool_rep[last[p[5]]]:
+                last[p[5]] = j
+        own = sorted(last.values(), key=lambda j: pool_rep[j])[: int(self.n_designs)]
+        top = own
+        if len(greedy) == len(own) and pool_rep[greedy].mean() < pool_rep[own].mean():
+            top = greedy
         top = sorted(top, key=lambda j: pool_rep[j])
+        self.pick_ = "pool" if top is not own and set(top) != set(own) else "lines"
         pick = [pool[j] for j in top]
         return DesignerResult(
             target=target, z=np.asarray([p[0] for p in pick], np.float32),
