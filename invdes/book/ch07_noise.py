@@ -20,7 +20,6 @@ from invdes.book.tables import frame, method_label, target_key
 from invdes.study.evaluate import (
     PAPER_TABLE1,
     difference_interval,
-    mean_interval,
     single_draw_interval,
 )
 
@@ -169,9 +168,3 @@ def noise_markdown(comparison: Sequence[Mapping], differences: Sequence[Mapping]
                      "of a single draw of ours (Table 7.7)" + (f": {detail}." if off else "."))
         paras.append(" ".join(s))
     return "\n\n".join(paras)
-
-
-def mean_with_interval(values) -> str:
-    """``"m [lo, hi]"`` of draws, for the text (two decimals)."""
-    m, lo, hi = mean_interval(values)
-    return f"{m:.2f} [{lo:.2f}, {hi:.2f}]"

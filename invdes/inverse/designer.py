@@ -373,16 +373,15 @@ class ComposedDesigner:
         # the lines' own best points are diverse by construction; a greedy pick by REP can lose
         # to them (one good point may block two lines' best), so keep the better of the two
         # sets by mean REP, the lines' when tied
-        last = {}
+        line_best: dict[int, int] = {}  # design (line) -> pool index of its lowest REP
         for j, p in enumerate(pool):
-            if p[5] not in last or pool_rep[j] < pool_rep[last[p[5]]]:
-                last[p[5]] = j
-        own = sorted(last.values(), key=lambda j: pool_rep[j])[: int(self.n_designs)]
-        top = own
-        if len(greedy) == len(own) and pool_rep[greedy].mean() < pool_rep[own].mean():
-            top = greedy
-        top = sorted(top, key=lambda j: pool_rep[j])
-        self.pick_ = "pool" if top is not own and set(top) != set(own) else "lines"
+            if p[5] not in line_best or pool_rep[j] < pool_rep[line_best[p[5]]]:
+                line_best[p[5]] = j
+        own = sorted(line_best.values(), key=lambda j: pool_rep[j])[: int(self.n_designs)]
+        use_pool = (len(greedy) == len(own)
+                    and pool_rep[greedy].mean() < pool_rep[own].mean())
+        self.pick_ = "pool" if use_pool else "lines"
+        top = sorted(greedy if use_pool else own, key=lambda j: pool_rep[j])
         pick = [pool[j] for j in top]
         return DesignerResult(
             target=target, z=np.asarray([p[0] for p in pick], np.float32),

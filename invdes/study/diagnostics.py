@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,14 +39,15 @@ def _configs(profile: Profile) -> dict:
     return {k: v for k, v in upstream_configs(profile, "evaluate").items() if k != "bo"}
 
 
-def pca_round_trip(profile: Profile, dataset: str, pca_mdn, images: np.ndarray,
-                   y: np.ndarray, *, n: int | None = None, n_jobs: int | None = None,
-                   force: bool = False) -> dict:
+def pca_round_trip(profile: Profile, dataset: str, load_pca_mdn: Callable[[], Any],
+                   images: np.ndarray, y: np.ndarray, *, n: int | None = None,
+                   n_jobs: int | None = None, force: bool = False) -> dict:
     """The round trip of ``n`` images of ``dataset`` (default :func:`round_trip_images`; the
-    first n, the data set's order being random) through the fitted ``pca_mdn``
-    (:meth:`~invdes.inverse.baselines.PCAMDN.round_trip`),
-    simulated with the data set's stack; cached in ``evaluate/pca_round_trip_<dataset>.npz``
-    with the config hash it was made with, and reused while that matches.
+    first n, the data set's order being random) through the fitted PCA-MDN that
+    ``load_pca_mdn()`` returns (:meth:`~invdes.inverse.baselines.PCAMDN.round_trip`; called
+    only when there is something to compute), simulated with the data set's stack; cached in
+    ``evaluate/pca_round_trip_<dataset>.npz`` with the config hash it was made with, and reused
+    while that matches.
 
     Returns a dict: ``y`` (n,) recorded absorption, ``y_round_trip`` (n,) simulated,
     ``rep_pct`` (n,) their relative difference in percent, ``pixel_change`` (n,) fraction of
@@ -52,13 +55,11 @@ def pca_round_trip(profile: Profile, dataset: str, pca_mdn, images: np.ndarray,
     ``simulation_s``.
     """
     n = min(round_trip_images(profile) if n is None else int(n), len(images))
-    path = round_trip_path(profile.name, dataset)
-    want = artifacts.expected_hash(_configs(profile))
-    if path.exists() and not force:
-        with np.load(path, allow_pickle=False) as f:
-            if str(f["config_hash"]) == want and len(f["y"]) == n:
-                return {k: (f[k].item() if f[k].ndim == 0 else f[k]) for k in f.files
-                        if k != "config_hash"}
+    if not force:
+        cached = load_pca_round_trip(profile, dataset)
+        if cached is not None and len(cached["y"]) == n:
+            return cached
+    pca_mdn = load_pca_mdn()
     x = np.asarray(images[:n], np.uint8)
     y0 = np.asarray(y[:n], np.float64)
     rt = pca_mdn.round_trip(x)
@@ -69,8 +70,10 @@ def pca_round_trip(profile: Profile, dataset: str, pca_mdn, images: np.ndarray,
            "pixel_change": np.mean(rt != x, axis=(1, 2)),
            "explained_variance": float(pca_mdn.explained_variance_ratio_),
            "n_components": int(pca_mdn.n_pca_components), "simulation_s": float(seconds)}
+    path = round_trip_path(profile.name, dataset)
     with artifacts.atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, config_hash=np.asarray(want), **out)
+        np.savez_compressed(fh, config_hash=np.asarray(artifacts.expected_hash(
+            _configs(profile))), **out)
     log.info("evaluate: PCA round trip of %d %s images, median REP %.2f %% (%.0f s)", n,
              dataset, float(np.median(out["rep_pct"])), seconds)
     return out

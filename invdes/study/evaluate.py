@@ -354,14 +354,21 @@ def table1_row(dataset: str, method: str, evaluation: Mapping[str, Any],
     }
 
 
+def _draw_values(values, name: str = "values") -> np.ndarray:
+    """One value per independent draw as a float array; ValueError unless 1-D, non-empty and
+    finite."""
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1 or v.size < 1 or not np.all(np.isfinite(v)):
+        raise ValueError(f"{name} must be a non-empty 1-D array of finite numbers; got {v}")
+    return v
+
+
 def mean_interval(values, confidence: float = DRAW_CONFIDENCE) -> tuple[float, float, float]:
     """(mean, lo, hi): the mean of ``values`` (one per independent draw) and its Student-t
     confidence interval; lo = hi = mean for a single value."""
     from scipy import stats
 
-    v = np.asarray(values, dtype=float)
-    if v.ndim != 1 or v.size < 1 or not np.all(np.isfinite(v)):
-        raise ValueError(f"values must be a non-empty 1-D array of finite numbers; got {v}")
+    v = _draw_values(values)
     mean = float(v.mean())
     if v.size == 1:
         return mean, mean, mean
@@ -377,10 +384,7 @@ def difference_interval(a, b, confidence: float = DRAW_CONFIDENCE
     neither sample has two values the interval is (nan, nan)."""
     from scipy import stats
 
-    va, vb = (np.asarray(v, dtype=float) for v in (a, b))
-    for name, v in (("a", va), ("b", vb)):
-        if v.ndim != 1 or v.size < 1 or not np.all(np.isfinite(v)):
-            raise ValueError(f"{name} must be a non-empty 1-D array of finite numbers; got {v}")
+    va, vb = _draw_values(a, "a"), _draw_values(b, "b")
     diff = float(va.mean() - vb.mean())
     parts = [(v.var(ddof=1) / v.size, v.size - 1) for v in (va, vb) if v.size > 1]
     if not parts:

@@ -557,7 +557,8 @@ def step_evaluate(profile: Profile, *, force: bool = False, n_jobs: int | None =
             rows += [E.bo_table1_row(name, r) for r in bo_results[name].values()]
             E.write_table1_csv(rows, out / f"table1_{name}.csv")
             E.write_draws_csv(draw_rows, out / f"draws_{name}.csv")
-            pca_round_trip(profile, name, load_models(profile, name, ("pca-mdn",))["pca-mdn"],
+            pca_round_trip(profile, name,
+                           lambda n=name: load_models(profile, n, ("pca-mdn",))["pca-mdn"],
                            ds.x, ds.y, n_jobs=n_jobs, force=force)
         _save_curves(out / "best_of_n.npz", curves)
     artifacts.write_provenance(out, artifacts.provenance(
