@@ -326,3 +326,22 @@ def test_book_profile_optional_steps_are_not_required_in_paper(monkeypatch, caps
     assert shown.name == "smoke" and "direct-mdn" in capsys.readouterr().out
     pipeline.book_profile("smoke", steps=("evaluate", "gan"), optional=("direct-mdn",))
     assert ran[-1] == ("gan", "direct-mdn", "evaluate")  # the pipeline's order
+
+
+def test_benchmark_without_one_data_sets_designer_keeps_parts_and_writes_no_table(smoke_copy):
+    """The benchmark runs the data sets whose designer models exist and stores their parts, but
+    writes its table only once every data set has run (a half table would pass as current)."""
+    from invdes.study import benchmark, designer_models
+
+    out = benchmark.benchmark_dir("smoke")
+    shutil.rmtree(out)
+    shutil.rmtree(designer_models.designer_dir("smoke", "data-ii"))
+    pipeline.reproduce("smoke", ("benchmark",), n_jobs=1)
+    parts = sorted(p.name for p in (out / "parts").glob("*.npz"))
+    assert parts == [f"data-i_{t:.2f}.npz" for t in SMOKE.evaluation.targets]
+    assert not (out / "table.csv").exists() and not pipeline.step_current(SMOKE, "benchmark")
+    before = mtimes(out / "parts")
+    pipeline.reproduce("smoke", ("designer", "benchmark"), n_jobs=1)
+    assert pipeline.step_current(SMOKE, "benchmark")
+    assert set(benchmark.load_table("smoke")["dataset"]) == set(DATASETS)
+    assert all(mtimes(out / "parts")[p] == t for p, t in before.items())  # data-i reused

@@ -79,6 +79,18 @@ def surrogate_gradient(surrogate, z: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return pred.numpy().astype(np.float64), grad.numpy().astype(np.float64)
 
 
+@dataclass
+class _Simulated:
+    """One simulated structure of the pool that the final pick chooses from."""
+
+    z: np.ndarray  # (d,)
+    image: np.ndarray  # (h, w) uint8
+    absorption: float
+    novelty: float
+    source: str
+    design: int  # the design (line) it belongs to
+
+
 class _Line:
     """The search of one design along z0 + s * u (u a unit vector): simulated points (s, y)."""
 
@@ -287,10 +299,9 @@ class ComposedDesigner:
 
         # 4. simulate the kept designs (best score first)
         dy = run_sim(dimg)
-        # every simulated structure that met the rules when it was made, for the final pick:
-        # (z, image, y, novelty, source, design it belongs to)
-        pool = [(dz[i].copy(), dimg[i].copy(), float(dy[i]), float(dnov[i]), kept_src[i], i)
-                for i in range(len(dz))]
+        # every simulated structure that met the rules when it was made, for the final pick
+        pool = [_Simulated(dz[i].copy(), dimg[i].copy(), float(dy[i]), float(dnov[i]),
+                           kept_src[i], i) for i in range(len(dz))]
 
         # 5. refinement along lines, checked by the RCWA
         t0 = time.perf_counter()
@@ -352,8 +363,8 @@ class ComposedDesigner:
                 lines[i].points.append((s, float(y)))
                 self.events_.append((i, f"sim s={s:+.4f} y={y:.5f}"))
                 dsim[i] += 1
-                pool.append((step_z[k], images[k].copy(), float(y), float(nov[k]), kept_src[i],
-                             i))
+                pool.append(_Simulated(step_z[k], images[k].copy(), float(y), float(nov[k]),
+                                       kept_src[i], i))
                 lines[i].scale = 1.0
                 if abs(y - target) < abs(dy[i] - target):
                     dz[i], dimg[i], dy[i], dnov[i] = step_z[k], images[k], y, nov[k]
@@ -365,9 +376,9 @@ class ComposedDesigner:
 
         # 6. the best designs, verified: the lowest-REP simulated structures of the whole pool
         # (a line may contribute two points far enough apart), pairwise >= delta / 2 apart
-        pool_rep = np.asarray([abs(p[2] - target) / target for p in pool])
-        pool_nov = np.asarray([p[3] for p in pool])
-        packed = nv.pack(np.asarray([p[1] for p in pool], np.uint8))
+        pool_rep = np.asarray([abs(p.absorption - target) / target for p in pool])
+        pool_nov = np.asarray([p.novelty for p in pool])
+        packed = nv.pack(np.asarray([p.image for p in pool], np.uint8))
         order = np.lexsort((pool_rep, pool_nov < delta))  # new ones first, then by REP
         greedy = nv.greedy_diverse(order, packed, delta / 2, int(self.n_designs))
         # the lines' own best points are diverse by construction; a greedy pick by REP can lose
@@ -375,8 +386,8 @@ class ComposedDesigner:
         # sets by mean REP, the lines' when tied
         line_best: dict[int, int] = {}  # design (line) -> pool index of its lowest REP
         for j, p in enumerate(pool):
-            if p[5] not in line_best or pool_rep[j] < pool_rep[line_best[p[5]]]:
-                line_best[p[5]] = j
+            if p.design not in line_best or pool_rep[j] < pool_rep[line_best[p.design]]:
+                line_best[p.design] = j
         own = sorted(line_best.values(), key=lambda j: pool_rep[j])[: int(self.n_designs)]
         use_pool = (len(greedy) == len(own)
                     and pool_rep[greedy].mean() < pool_rep[own].mean())
@@ -384,9 +395,9 @@ class ComposedDesigner:
         top = sorted(greedy if use_pool else own, key=lambda j: pool_rep[j])
         pick = [pool[j] for j in top]
         return DesignerResult(
-            target=target, z=np.asarray([p[0] for p in pick], np.float32),
-            images=np.asarray([p[1] for p in pick], np.uint8),
-            absorption=np.asarray([p[2] for p in pick]), rep=pool_rep[top],
-            novelty=pool_nov[top], simulations=dsim[[p[5] for p in pick]],
-            source=np.asarray([p[4] for p in pick]), trace=np.asarray(trace),
+            target=target, z=np.asarray([p.z for p in pick], np.float32),
+            images=np.asarray([p.image for p in pick], np.uint8),
+            absorption=np.asarray([p.absorption for p in pick]), rep=pool_rep[top],
+            novelty=pool_nov[top], simulations=dsim[[p.design for p in pick]],
+            source=np.asarray([p.source for p in pick]), trace=np.asarray(trace),
             delta=float(delta), n_simulations=len(trace), timings_s=timings)
