@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import weakref
 
 import numpy as np
 
@@ -107,6 +108,53 @@ def _check_init(init, dim: int | None) -> np.ndarray:
     return arr.astype(np.float32)
 
 
+#: compiled Adam steps per surrogate (weakly keyed: they go with the surrogate), so that repeated
+#: searches on one surrogate (a designer's targets) trace the TensorFlow graph once
+_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled_step(surrogate, kind: str, gen_model, softness: float):
+    """(step, objective) for ``surrogate``: ``objective(z, target, weight)`` the per-start loss
+    (n,), ``step(z, m, v, k, target, lr, weight)`` one Adam step (a ``tf.function``; the
+    target and step sizes are tensor arguments, so a new target does not retrace it)."""
+    members = tuple(getattr(surrogate, "models_", ()))  # a refit makes new ones: new graph
+    key = (kind, id(gen_model), tuple(map(id, members)), float(softness))
+    try:
+        cache = _STEPS.setdefault(surrogate, {})
+    except TypeError:  # not weakly referenceable: compile for this call only
+        cache = {}
+    if key in cache and cache[key][0] == (gen_model, members):
+        return cache[key][1:]
+    if kind == "z":
+        predict_tf = surrogate.predict_tf
+    else:
+        def predict_tf(z):
+            images = soft_images(gen_model, z, softness=softness)
+            return surrogate.predict_tf_images(images, z if kind == "both" else None)
+
+    def objective(z, target, weight):
+        rel = tf.square((predict_tf(z) - target) / target)
+        boundary = tf.reduce_mean(tf.square(tf.nn.relu(tf.abs(z) - 1.0)), axis=1)
+        return rel + weight * boundary
+
+    @tf.function(reduce_retracing=True)
+    def step(z, m, v, k, target, lr, weight):
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            losses = objective(z, target, weight)
+            total = tf.reduce_sum(losses)
+        g = tape.gradient(total, z)
+        m = ADAM_BETA1 * m + (1.0 - ADAM_BETA1) * g
+        v = ADAM_BETA2 * v + (1.0 - ADAM_BETA2) * tf.square(g)
+        m_hat = m / (1.0 - tf.pow(ADAM_BETA1, k))
+        v_hat = v / (1.0 - tf.pow(ADAM_BETA2, k))
+        z = z - lr * m_hat / (tf.sqrt(v_hat) + ADAM_EPSILON)
+        return z, m, v, tf.reduce_mean(losses)
+
+    cache[key] = ((gen_model, members), step, objective)
+    return step, objective
+
+
 def neural_adjoint(
     surrogate,
     target: float,
@@ -168,6 +216,7 @@ def neural_adjoint(
         z0 = z0.astype(np.float32)
     d = z0.shape[1]
 
+    gen_model = None
     if kind != "z":
         if generator is None:
             raise ValueError(f"a surrogate with inputs={kind!r} needs the generator "
@@ -175,43 +224,18 @@ def neural_adjoint(
         gen_model = getattr(generator, "model_", generator)
         if math.isqrt(d) ** 2 != d:
             raise ValueError(f"the generator reads a square latent grid: d = {d} is not s*s")
-
-        def predict_tf(z):
-            images = soft_images(gen_model, z, softness=soft)
-            return surrogate.predict_tf_images(images, z if kind == "both" else None)
-    else:
-        predict_tf = surrogate.predict_tf
-
-    tgt_tf = tf.constant(tgt, tf.float32)
-
-    def objective(z):
-        """Per-start loss (n,)."""
-        rel = tf.square((predict_tf(z) - tgt_tf) / tgt_tf)
-        boundary = tf.reduce_mean(tf.square(tf.nn.relu(tf.abs(z) - 1.0)), axis=1)
-        return rel + weight * boundary
-
-    @tf.function(reduce_retracing=True)
-    def step(z, m, v, k):
-        with tf.GradientTape() as tape:
-            tape.watch(z)
-            losses = objective(z)
-            total = tf.reduce_sum(losses)
-        g = tape.gradient(total, z)
-        m = ADAM_BETA1 * m + (1.0 - ADAM_BETA1) * g
-        v = ADAM_BETA2 * v + (1.0 - ADAM_BETA2) * tf.square(g)
-        m_hat = m / (1.0 - tf.pow(ADAM_BETA1, k))
-        v_hat = v / (1.0 - tf.pow(ADAM_BETA2, k))
-        z = z - lr * m_hat / (tf.sqrt(v_hat) + ADAM_EPSILON)
-        return z, m, v, tf.reduce_mean(losses)
+    step, objective = _compiled_step(surrogate, kind, gen_model, soft)
+    tgt_tf, lr_tf, weight_tf = (tf.constant(v, tf.float32) for v in (tgt, lr, weight))
 
     z = tf.constant(z0)
     m = tf.zeros_like(z)
     v = tf.zeros_like(z)
     history = np.empty(int(n_steps), dtype=np.float64)
     for i in range(int(n_steps)):
-        z, m, v, mean_loss = step(z, m, v, tf.constant(float(i + 1), tf.float32))
+        z, m, v, mean_loss = step(z, m, v, tf.constant(float(i + 1), tf.float32), tgt_tf,
+                                  lr_tf, weight_tf)
         history[i] = float(mean_loss)
-    final_loss = objective(z).numpy().astype(np.float64)
+    final_loss = objective(z, tgt_tf, weight_tf).numpy().astype(np.float64)
     z_final = np.clip(z.numpy(), -1.0, 1.0).astype(np.float32)
 
     if kind == "z":
