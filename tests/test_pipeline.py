@@ -343,5 +343,10 @@ def test_benchmark_without_one_data_sets_designer_keeps_parts_and_writes_no_tabl
     before = mtimes(out / "parts")
     pipeline.reproduce("smoke", ("designer", "benchmark"), n_jobs=1)
     assert pipeline.step_current(SMOKE, "benchmark")
-    assert set(benchmark.load_table("smoke")["dataset"]) == set(DATASETS)
+    table = benchmark.load_table("smoke")
+    assert set(table["dataset"]) == set(DATASETS)
+    bo_rows = table[table["method"] == "bo"]  # one row per recorded target, r_T of every seed
+    assert len(bo_rows) == len(DATASETS) * len(SMOKE.evaluation.targets)
+    bo_curves = {k for k in benchmark.load_curves("smoke") if k[1] == "bo"}
+    assert {k[3] for k in bo_curves} == {SMOKE.bo.seed, *SMOKE.bo.spread_seeds}
     assert all(mtimes(out / "parts")[p] == t for p, t in before.items())  # data-i reused

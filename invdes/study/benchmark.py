@@ -119,7 +119,6 @@ def run_benchmark(profile: Profile, configs: dict, *, gan_mdn: dict | None = Non
     from tqdm import tqdm
 
     from invdes.data import load_dataset
-    from invdes.inverse.baselines import load_bo_result
     from invdes.study import bo_runs, designer_models
     from invdes.study.evaluate import best_of_n_curve
 
@@ -192,20 +191,13 @@ def run_benchmark(profile: Profile, configs: dict, *, gan_mdn: dict | None = Non
                 designs[f"{key}/images"] = part["designer/images"]
                 designs[f"{key}/absorption"] = part["designer/y"]
                 designs[f"{key}/simulations"] = part["designer/simulations"]
-                if bo_runs.bo_records_current(profile, name):  # BO: every recorded seed
-                    for seed in (None, *profile.bo.spread_seeds):
-                        path = bo_runs.bo_state_path(profile.name, name, target, seed)
-                        if not path.exists():
-                            continue
-                        bo = load_bo_result(path)
-                        label = profile.bo.seed if seed is None else seed
-                        curves[f"{name}|bo|{key}|{label}"] = bo.best_history
-                        if seed is None:
-                            rows.append({"dataset": name, "target": target, "method": "bo",
-                                         "n": 1, "mean_rep_pct": 100 * bo.rep_best,
-                                         "max_rep_pct": 100 * bo.rep_best,
-                                         "simulations": bo.n_evaluations,
-                                         "wall_s": bo.wall_time_s})
+                for (_, seed), bo in bo_runs.load_bo_runs(profile, name, [target]).items():
+                    curves[f"{name}|bo|{key}|{seed}"] = bo.best_history  # every recorded seed
+                    if seed == profile.bo.seed:
+                        rows.append({"dataset": name, "target": target, "method": "bo",
+                                     "n": 1, "mean_rep_pct": 100 * bo.rep_best,
+                                     "max_rep_pct": 100 * bo.rep_best,
+                                     "simulations": bo.n_evaluations, "wall_s": bo.wall_time_s})
             with artifacts.atomic_path(out / f"designs_{name}.npz") as tmp, open(tmp, "wb") as fh:
                 np.savez_compressed(fh, **designs)
         if missing:  # the parts that ran are stored; the table waits for every data set

@@ -141,17 +141,22 @@ def load_bo_results(profile: Profile, dataset: str) -> dict:
     return out
 
 
-def load_bo_spread(profile: Profile, dataset: str) -> dict:
-    """{(target, seed): BOResult} of every run present at the spread targets: the profile's
-    seed and ``bo.spread_seeds`` (finished or partial)."""
+def load_bo_runs(profile: Profile, dataset: str, targets) -> dict:
+    """{(target, seed): BOResult} of every run present at ``targets``: the profile's seed and
+    ``bo.spread_seeds`` (finished or partial); empty when the records are stale."""
     from invdes.inverse.baselines import load_bo_result
 
     if not bo_records_current(profile, dataset):
         return {}
     out = {}
-    for t in profile.bo.spread_targets:
+    for t in targets:
         for seed in (None, *profile.bo.spread_seeds):
             path = bo_state_path(profile.name, dataset, t, seed)
             if path.exists():
                 out[(t, profile.bo.seed if seed is None else seed)] = load_bo_result(path)
     return out
+
+
+def load_bo_spread(profile: Profile, dataset: str) -> dict:
+    """:func:`load_bo_runs` at the spread targets (``bo.spread_targets``)."""
+    return load_bo_runs(profile, dataset, profile.bo.spread_targets)
