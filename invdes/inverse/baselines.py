@@ -79,7 +79,7 @@ def _make_mdn(mdn: MDNConfig | Mapping[str, Any] | None, **overrides):
     if mdn is None:
         params: dict[str, Any] = {}
     elif isinstance(mdn, MDNConfig):
-        params = {k: v for k, v in dataclasses.asdict(mdn).items() if k in MDN._PARAM_NAMES}
+        params = MDN.params_from_config(mdn)
     elif isinstance(mdn, Mapping):
         params = dict(mdn)
     else:

@@ -35,13 +35,11 @@ the same weights.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -53,7 +51,7 @@ import tf_keras  # noqa: E402
 
 from invdes.artifacts import ArtifactError, atomic_path  # noqa: E402
 from invdes.checks import check_count  # noqa: E402
-from invdes.config import FlowConfig  # noqa: E402
+from invdes.inverse.estimator import Estimator  # noqa: E402
 from invdes.inverse.mdn import check_latents, check_targets  # noqa: E402
 
 tfb = tfp.bijectors
@@ -162,7 +160,7 @@ def _condition_kwargs(n_bijectors: int, c) -> dict[str, dict]:
     return {f"maf_{k}": {"conditional_input": c} for k in range(n_bijectors)}
 
 
-class ConditionalFlow:
+class ConditionalFlow(Estimator):
     """Conditional normalizing flow p(z | y) for a scalar y and a latent z in [-1, 1]^d.
 
     Parameters (stored only; nothing is built before :meth:`fit`):
@@ -184,7 +182,7 @@ class ConditionalFlow:
     "non-finite loss") and ``val_nll_`` (held-out mean NLL in nats at the best epoch).
     """
 
-    _PARAM_NAMES = (
+    param_names = (
         "n_bijectors", "hidden_units", "learning_rate", "batch_size", "max_epochs", "patience",
         "validation_fraction", "box_margin", "seed", "verbose",
     )
@@ -212,31 +210,6 @@ class ConditionalFlow:
         self.box_margin = box_margin
         self.seed = seed
         self.verbose = verbose
-
-    # -- scikit-learn style helpers -----------------------------------------------------------
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters as a dict."""
-        return {name: getattr(self, name) for name in self._PARAM_NAMES}
-
-    def set_params(self, **params) -> ConditionalFlow:
-        for name, value in params.items():
-            if name not in self._PARAM_NAMES:
-                raise ValueError(f"unknown ConditionalFlow parameter {name!r}: allowed are "
-                                 f"{self._PARAM_NAMES}")
-            setattr(self, name, value)
-        return self
-
-    @classmethod
-    def from_config(cls, config: FlowConfig, **overrides) -> ConditionalFlow:
-        """A flow with the parameters of a :class:`~invdes.config.FlowConfig` (plus overrides)."""
-        params = {k: v for k, v in dataclasses.asdict(config).items() if k in cls._PARAM_NAMES}
-        params.update(overrides)
-        return cls(**params)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"ConditionalFlow({args})"
 
     def _check_params(self) -> None:
         for name in ("n_bijectors", "batch_size", "max_epochs", "patience"):

@@ -38,7 +38,6 @@ module does not switch on because it is process-wide.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -46,7 +45,6 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -58,7 +56,7 @@ import tensorflow_probability as tfp  # noqa: E402
 
 from invdes.artifacts import ArtifactError, atomic_path, write_json  # noqa: E402
 from invdes.checks import check_count as _check_count
-from invdes.config import MDNConfig  # noqa: E402
+from invdes.inverse.estimator import Estimator  # noqa: E402
 
 tfd = tfp.distributions
 
@@ -425,7 +423,7 @@ class _TrainingCheckpoint:
         self.path.unlink(missing_ok=True)
 
 
-class MDN:
+class MDN(Estimator):
     """Mixture density network p(z | y) for a scalar y and a latent z of dimension d.
 
     Parameters (stored only; nothing is built before :meth:`fit`):
@@ -475,34 +473,10 @@ class MDN:
         self.seed = seed
         self.verbose = verbose
 
-    # -- scikit-learn style helpers -----------------------------------------------------------
-
-    _PARAM_NAMES = (
+    param_names = (
         "n_components", "hidden_units", "n_blocks", "learning_rate", "batch_size", "patience",
         "max_epochs", "validation_fraction", "scale_floor", "seed", "verbose",
     )
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters as a dict."""
-        return {name: getattr(self, name) for name in self._PARAM_NAMES}
-
-    def set_params(self, **params) -> MDN:
-        for name, value in params.items():
-            if name not in self._PARAM_NAMES:
-                raise ValueError(f"unknown MDN parameter {name!r}: allowed are {self._PARAM_NAMES}")
-            setattr(self, name, value)
-        return self
-
-    @classmethod
-    def from_config(cls, config: MDNConfig, **overrides) -> MDN:
-        """An MDN with the parameters of an :class:`~invdes.config.MDNConfig` (plus overrides)."""
-        params = {k: v for k, v in dataclasses.asdict(config).items() if k in cls._PARAM_NAMES}
-        params.update(overrides)
-        return cls(**params)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"MDN({args})"
 
     def _check_params(self) -> None:
         ints = ("n_components", "hidden_units", "n_blocks", "batch_size", "patience", "max_epochs")

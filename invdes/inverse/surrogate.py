@@ -44,7 +44,6 @@ import math
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -54,6 +53,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from invdes.artifacts import ArtifactError, atomic_path  # noqa: E402
+from invdes.inverse.estimator import Estimator  # noqa: E402
 from invdes.inverse.mdn import check_targets  # noqa: E402
 
 __all__ = ["INPUT_KINDS", "CircularPad2D", "SurrogateEnsemble", "build_surrogate_network"]
@@ -202,7 +202,7 @@ def _json_float(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-class SurrogateEnsemble:
+class SurrogateEnsemble(Estimator):
     """An ensemble of forward networks y ~ f(z, x) for the absorption y (see the module
     docstring).
 
@@ -230,7 +230,7 @@ class SurrogateEnsemble:
     validation split).
     """
 
-    _PARAM_NAMES = (
+    param_names = (
         "inputs", "n_members", "hidden_units", "conv_filters", "learning_rate", "batch_size",
         "max_epochs", "patience", "validation_fraction", "seed", "verbose",
     )
@@ -260,24 +260,6 @@ class SurrogateEnsemble:
         self.validation_fraction = validation_fraction
         self.seed = seed
         self.verbose = verbose
-
-    # -- scikit-learn style helpers -----------------------------------------------------------
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters as a dict."""
-        return {name: getattr(self, name) for name in self._PARAM_NAMES}
-
-    def set_params(self, **params) -> SurrogateEnsemble:
-        for name, value in params.items():
-            if name not in self._PARAM_NAMES:
-                raise ValueError(f"unknown SurrogateEnsemble parameter {name!r}: allowed are "
-                                 f"{self._PARAM_NAMES}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"SurrogateEnsemble({args})"
 
     @property
     def uses_z(self) -> bool:
