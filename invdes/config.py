@@ -173,6 +173,13 @@ class DesignerConfig:
     novelty_margin: float = 1.1
     delta_probes: int = 500
     seed: int = 0
+    #: the surrogate that ranks the proposals: "z", the latent one that also steers the lines
+    #: and the neural adjoint, or "lowest-rmse", the kind with the lowest held-out RMSE. In a
+    #: development comparison on Data-I (one seed, budget 200) the latent one gave the lower
+    #: mean and max REP at 0.60, 0.65 and 0.70, although the image-reading kinds predict better
+    #: on average, and ranked 2,000 proposals three times faster (chapter 8;
+    #: benchmarks/designer_ranking.py repeats it with the committed models)
+    ranking: str = "z"
 
 
 @dataclass(frozen=True)

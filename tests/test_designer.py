@@ -116,6 +116,49 @@ def test_refinement_lowers_the_error(problem):
     assert refined.rep.mean() < 0.5 * first.rep.mean()
 
 
+class ImageSurrogate:
+    """A perfect surrogate that reads images (the kind the designer ranks with when it wins)."""
+
+    inputs = "image"
+
+    def predict(self, z, x):
+        return simulate(x), np.full(len(x), 0.001)
+
+
+class FarFlow:
+    """New, mutually different proposals that miss the target most: the worst of many random
+    latents that pass the novelty and diversity rules."""
+
+    def __init__(self, problem, target):
+        z = np.random.default_rng(1).uniform(-1, 1, (4000, 4)).astype(np.float32)
+        packed = nv.pack(LinearGenerator().generate(z))
+        new = np.flatnonzero(nv.nearest_distance(packed, problem["packed"])
+                             >= 1.1 * problem["delta"])
+        worst = new[np.argsort(-np.abs(simulate(LinearGenerator().generate(z[new])) - target))]
+        self.z = z[nv.greedy_diverse(worst, packed, problem["delta"] / 2, 30)]
+
+    def sample(self, target, n, seed=0):
+        return self.z[np.arange(n) % len(self.z)]
+
+
+def test_an_image_surrogate_ranks_every_proposal_not_only_the_first_block(problem):
+    """The flow's half of the proposals comes first and misses the target; an image surrogate
+    must still find the look-up's and the adjoint's proposals further down the list."""
+    designer = ComposedDesigner(n_designs=8, budget=11, n_proposals=1200, lookup_k=8,
+                                adjoint_starts=16, adjoint_steps=10)
+    target = float(np.median(problem["y"]))
+    flow = FarFlow(problem, target)
+    assert len(flow.z) >= 11  # enough to fill the first batch on their own
+    res = designer.design(target, generator=LinearGenerator(), simulate=simulate,
+                          train_z=problem["z"], train_y=problem["y"],
+                          train_packed=problem["packed"], delta=problem["delta"],
+                          surrogate=ImageSurrogate(), gradient_surrogate=problem["surrogate"],
+                          flow=flow)
+    flow_rep = np.abs(simulate(LinearGenerator().generate(flow.z)) - target) / target
+    assert "flow" not in set(res.source)
+    assert res.rep.max() < flow_rep.min()
+
+
 @pytest.mark.parametrize("params, message", [
     ({"budget": 5}, "at least the number of designs"),
     ({"n_designs": 0}, "n_designs must be"),

@@ -171,7 +171,7 @@ def test_mismatched_config_is_not_used(smoke_copy):
     folder = pipeline.models_dir("smoke", "data-ii")
     prov = json.loads((folder / "provenance.json").read_text())
     prov["config_hash"] = "0" * 16
-    (folder / "provenance.json").write_text(json.dumps(prov))
+    artifacts.write_provenance(folder, prov)
     with pytest.raises(artifacts.ArtifactError, match="reproduce --profile smoke --steps mdn"):
         pipeline.load_models(SMOKE, "data-ii")
     old = (folder / "gan-mdn").stat().st_mtime_ns if (folder / "gan-mdn").exists() else None
@@ -350,3 +350,29 @@ def test_benchmark_without_one_data_sets_designer_keeps_parts_and_writes_no_tabl
     bo_curves = {k for k in benchmark.load_curves("smoke") if k[1] == "bo"}
     assert {k[3] for k in bo_curves} == {SMOKE.bo.seed, *SMOKE.bo.spread_seeds}
     assert all(mtimes(out / "parts")[p] == t for p, t in before.items())  # data-i reused
+
+
+def test_designer_ranking_picks_the_surrogate_that_ranks(smoke_copy):
+    """DesignerConfig.ranking: "z" ranks with the latent surrogate, "lowest-rmse" with the kind
+    of lowest held-out RMSE; anything else is a one-line error naming the allowed values."""
+    import dataclasses
+
+    from invdes.study import designer_models as dm
+
+    configs = pipeline.upstream_configs(SMOKE, "designer")
+    folder = dm.designer_dir("smoke", "data-ii")
+    prov = artifacts.read_provenance(folder)
+    prov["chosen_surrogate"] = "image"  # as if the image CNN had won (the smoke one rarely does)
+    artifacts.write_provenance(folder, prov)
+    latent = dm.load_designer_models(SMOKE, "data-ii", configs)
+    assert SMOKE.designer.ranking == "z" and latent.surrogate.inputs == "z"
+    assert latent.gradient_surrogate is latent.surrogate
+    best = dm.load_designer_models(dataclasses.replace(
+        SMOKE, designer=dataclasses.replace(SMOKE.designer, ranking="lowest-rmse")),
+        "data-ii", configs)
+    assert best.surrogate.inputs == "image"
+    assert best.gradient_surrogate.inputs == "z"
+    bad = dataclasses.replace(SMOKE, designer=dataclasses.replace(SMOKE.designer,
+                                                                  ranking="fastest"))
+    with pytest.raises(ValueError, match="one of z, lowest-rmse; got 'fastest'"):
+        dm.load_designer_models(bad, "data-ii", configs)

@@ -35,14 +35,18 @@ def designer_provenance(profile: Profile) -> dict[str, dict]:
             or {} for name in DATASETS}
 
 
-def surrogate_table(provenance: Mapping[str, dict]) -> pd.DataFrame:
-    """Test RMSE (against the RCWA, on held-out rows) of every surrogate kind per data set."""
+def surrogate_table(provenance: Mapping[str, dict], ranking: str = "z") -> pd.DataFrame:
+    """Test RMSE (against the RCWA, on held-out rows) of every surrogate kind per data set;
+    ``ranks``: the kind the designer ranks with (``DesignerConfig.ranking``)."""
     rows = []
     for name, prov in provenance.items():
-        for kind, rmse in prov.get("test_rmse", {}).items():
+        kinds = prov.get("test_rmse", {})
+        ranker = "z" if ranking == "z" and "z" in kinds else prov.get("chosen_surrogate")
+        for kind, rmse in kinds.items():
             rows.append({"data set": name, "inputs": kind, "test RMSE": rmse,
                          "RMSE / std(y)": rmse / prov["y_std_test"],
-                         "chosen": kind == prov.get("chosen_surrogate"),
+                         "lowest RMSE": kind == prov.get("chosen_surrogate"),
+                         "ranks": kind == ranker,
                          "training": prov.get("training_s", {}).get(kind, np.nan)})
     return frame(rows, index=["data set", "inputs"],
                  caption="Table 8.1. Forward surrogates (ensembles), scored on held-out rows",

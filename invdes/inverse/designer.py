@@ -196,14 +196,11 @@ class ComposedDesigner:
         if gradient_surrogate is not None and self.adjoint_starts > 0:
             from invdes.inverse.adjoint import neural_adjoint
 
-            mean, std = surrogate.predict(z, None) if surrogate.inputs == "z" else (None, None)
-            if mean is not None:
-                order = np.argsort(np.abs(mean - target) + self.uncertainty_weight * std)
-                init = z[order[: self.adjoint_starts]]
-            else:
-                init = z[rng.choice(len(z), size=min(self.adjoint_starts, len(z)),
-                                    replace=False)]
-            res = neural_adjoint(gradient_surrogate, target, init=init,
+            # the descent's own (latent) surrogate picks its starts: the best-scored proposals
+            mean, std = gradient_surrogate.predict(z, None)
+            order = np.argsort(np.abs(mean - target) + self.uncertainty_weight * std,
+                               kind="stable")
+            res = neural_adjoint(gradient_surrogate, target, init=z[order[: self.adjoint_starts]],
                                  n_steps=int(self.adjoint_steps), seed=int(self.seed))
             z = np.concatenate([z, res.z.astype(np.float32)])
             src = np.concatenate([src, np.full(len(res.z), "adjoint")])
@@ -248,15 +245,18 @@ class ComposedDesigner:
                               surrogate=surrogate, gradient_surrogate=gradient_surrogate)
         timings["proposal_s"] = time.perf_counter() - t0
 
-        # 2-3. rank, then keep new and different designs (generating images in blocks)
+        # 2-3. rank every proposal, then keep new and different designs in score order
         t0 = time.perf_counter()
         n_first = min(int(self.budget), math.ceil(self.oversample * self.n_designs))
+        all_images = None
         if surrogate.inputs == "z":
             mean, std = surrogate.predict(z, None)
-            order = np.argsort((np.abs(mean - target) + self.uncertainty_weight * std) / target,
-                               kind="stable")
-        else:
-            order = np.arange(len(z))
+        else:  # every proposal's image, so that the image surrogate ranks them all at once
+            all_images = np.concatenate([np.asarray(generator.generate(z[i : i + 512]), np.uint8)
+                                         for i in range(0, len(z), 512)])
+            mean, std = surrogate.predict(z, all_images)
+        order = np.argsort((np.abs(mean - target) + self.uncertainty_weight * std) / target,
+                           kind="stable")
         kept_z, kept_img, kept_src, kept_nov = [], [], [], []
         block = max(4 * n_first, 256)
         # novelty with room to move first; then plain novelty; as a last resort (no proposal
@@ -271,12 +271,8 @@ class ComposedDesigner:
                                   if tuple(z[j]) not in taken], dtype=np.int64)
                 if len(idx) == 0:
                     continue
-                images = np.asarray(generator.generate(z[idx]), np.uint8)
-                if surrogate.inputs != "z":  # rank this block with the image surrogate
-                    m, sd = surrogate.predict(z[idx], images)
-                    sub = np.argsort((np.abs(m - target) + self.uncertainty_weight * sd)
-                                     / target, kind="stable")
-                    idx, images = idx[sub], images[sub]
+                images = (all_images[idx] if all_images is not None
+                          else np.asarray(generator.generate(z[idx]), np.uint8))
                 packed = nv.pack(images)
                 nov = nv.nearest_distance(packed, train_packed)
                 new = np.flatnonzero(nov >= min_new)

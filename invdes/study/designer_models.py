@@ -25,6 +25,8 @@ from invdes.inverse import novelty as nv
 log = logging.getLogger(__name__)
 
 SURROGATE_FILE = "surrogate-{kind}.npz"
+#: allowed ``DesignerConfig.ranking`` values
+RANKINGS = ("z", "lowest-rmse")
 FLOW_FILE = "flow.npz"
 
 
@@ -116,7 +118,7 @@ def _mark_finished(path: Path, chash: str, **record) -> None:
 class DesignerModels:
     """What :class:`invdes.inverse.designer.ComposedDesigner` needs of one data set."""
 
-    surrogate: object  # the chosen SurrogateEnsemble (ranking)
+    surrogate: object  # the SurrogateEnsemble that ranks (``DesignerConfig.ranking``)
     gradient_surrogate: object | None  # the latent one (line directions, neural adjoint)
     flow: object
     delta: float
@@ -133,8 +135,12 @@ def load_designer_models(profile: Profile, dataset: str, configs: dict) -> Desig
         raise artifacts.ArtifactError(
             f"the designer models of {dataset} ({profile.name}) are missing or stale: "
             f"{artifacts.rebuild_command(profile.name, 'designer')}")
+    ranking = profile.designer.ranking
+    if ranking not in RANKINGS:
+        raise ValueError(f"designer ranking must be one of {', '.join(RANKINGS)}; got "
+                         f"{ranking!r}")
     prov = artifacts.read_provenance(out)
-    kind = prov["chosen_surrogate"]
+    kind = "z" if ranking == "z" and "z" in profile.surrogate.kinds else prov["chosen_surrogate"]
     chosen = SurrogateEnsemble.load(out / SURROGATE_FILE.format(kind=kind))
     latent = (chosen if kind == "z" else
               SurrogateEnsemble.load(out / SURROGATE_FILE.format(kind="z"))
@@ -150,7 +156,7 @@ def designer_for(profile: Profile, budget: int | None = None, n_designs: int | N
     from invdes.inverse.designer import ComposedDesigner
 
     params = {k: v for k, v in dataclasses.asdict(profile.designer).items()
-              if k != "delta_probes"}
+              if k not in ("delta_probes", "ranking")}
     for key, value in (("budget", budget), ("n_designs", n_designs), ("seed", seed)):
         if value is not None:
             params[key] = value
