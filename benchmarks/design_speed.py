@@ -89,8 +89,6 @@ def main() -> None:
 
 def time_refine(args, profile, generator, t_verified: float) -> None:
     """One composed-designer run with its time split (module docstring)."""
-    import time
-
     from invdes import artifacts
     from invdes.design import default_budget, design
 

@@ -117,7 +117,8 @@ def test_refinement_lowers_the_error(problem):
 
 
 class ImageSurrogate:
-    """A perfect surrogate that reads images (the kind the designer ranks with when it wins)."""
+    """A perfect surrogate that reads images (what ``ranking="lowest-rmse"`` ranks with when an
+    image-reading kind has the lowest RMSE)."""
 
     inputs = "image"
 

@@ -41,7 +41,7 @@ def surrogate_table(provenance: Mapping[str, dict], ranking: str = "z") -> pd.Da
     rows = []
     for name, prov in provenance.items():
         kinds = prov.get("test_rmse", {})
-        ranker = "z" if ranking == "z" and "z" in kinds else prov.get("chosen_surrogate")
+        ranker = designer_models.ranking_kind(ranking, kinds, prov.get("chosen_surrogate"))
         for kind, rmse in kinds.items():
             rows.append({"data set": name, "inputs": kind, "test RMSE": rmse,
                          "RMSE / std(y)": rmse / prov["y_std_test"],

@@ -114,6 +114,15 @@ def _mark_finished(path: Path, chash: str, **record) -> None:
         tmp.write_text(json.dumps({"config_hash": chash, **record}) + "\n")
 
 
+def ranking_kind(ranking: str, kinds, lowest_rmse: str) -> str:
+    """The surrogate kind that ranks the proposals under ``DesignerConfig.ranking``: the
+    latent one for ``"z"`` (when trained, of ``kinds``), else ``lowest_rmse``."""
+    if ranking not in RANKINGS:
+        raise ValueError(f"designer ranking must be one of {', '.join(RANKINGS)}; got "
+                         f"{ranking!r}")
+    return "z" if ranking == "z" and "z" in kinds else lowest_rmse
+
+
 @dataclass
 class DesignerModels:
     """What :class:`invdes.inverse.designer.ComposedDesigner` needs of one data set."""
@@ -135,12 +144,9 @@ def load_designer_models(profile: Profile, dataset: str, configs: dict) -> Desig
         raise artifacts.ArtifactError(
             f"the designer models of {dataset} ({profile.name}) are missing or stale: "
             f"{artifacts.rebuild_command(profile.name, 'designer')}")
-    ranking = profile.designer.ranking
-    if ranking not in RANKINGS:
-        raise ValueError(f"designer ranking must be one of {', '.join(RANKINGS)}; got "
-                         f"{ranking!r}")
     prov = artifacts.read_provenance(out)
-    kind = "z" if ranking == "z" and "z" in profile.surrogate.kinds else prov["chosen_surrogate"]
+    kind = ranking_kind(profile.designer.ranking, profile.surrogate.kinds,
+                        prov["chosen_surrogate"])
     chosen = SurrogateEnsemble.load(out / SURROGATE_FILE.format(kind=kind))
     latent = (chosen if kind == "z" else
               SurrogateEnsemble.load(out / SURROGATE_FILE.format(kind="z"))
