@@ -518,3 +518,32 @@ def test_paper_differences_flag_numbers_outside_a_single_draws_range():
     text = nz.noise_markdown([], recs)
     assert "2 of the paper's 3 numbers lie outside" in text
     assert "GAN-MDN min REP: paper higher at 0.55" in text
+
+
+# ------------------------------------------------------------------------------ chapter 8
+def test_designer_goals_say_where_the_designer_is_above_bo():
+    from invdes.book import ch08_beyond as ch8
+
+    def bench_row(method, mean, mx, wall=50.0, n_new=30):
+        return {"dataset": "data-i", "target": 0.65, "method": method, "n": 30,
+                "n_new": n_new, "mean_rep_pct": mean, "max_rep_pct": mx, "wall_s": wall}
+
+    table = pd.DataFrame([bench_row("lookup", 0.02, 0.04, 0.0, 0),
+                          bench_row("designer", 0.05, 0.3, 61.0)])
+    own = np.r_[np.full(20, 0.01), np.full(30, 0.001)]  # (50,) the designer's running best
+    bo_a = np.r_[np.full(10, 0.02), np.full(40, 0.005)]  # above the designer's at T = 11..20
+    bo_b = np.full(60, 0.02)
+    curves = {("data-i", "designer", 0.65, 0): own, ("data-i", "bo", 0.65, 0): bo_a,
+              ("data-i", "bo", 0.65, 1): bo_b}
+    goals = ch8.goals(table, curves, {"data-i": (0.5, 0.8)}, 30)
+    row_ = goals.iloc[0]
+    # mean BO curve: 0.02 up to T = 10, then 0.0125: the designer's 0.01 is below it everywhere
+    assert bool(row_["r_T <= BO"]) and row_["r_T > BO at T"] == ""
+    curves[("data-i", "bo", 0.65, 1)] = np.r_[np.full(10, 0.02), np.full(50, 0.001)]
+    goals = ch8.goals(table, curves, {"data-i": (0.5, 0.8)}, 30)
+    row_ = goals.iloc[0]
+    assert not bool(row_["r_T <= BO"]) and row_["r_T > BO at T"] == "11-20"  # 0.01 > 0.003
+    assert not bool(row_["<= look-up"]) and not bool(row_["<= 60 s"])
+    assert bool(row_["max <= 0.5 %"]) and bool(row_["all new"])
+    out_of_range = ch8.goals(table, curves, {"data-i": (0.70, 0.8)}, 30)
+    assert len(out_of_range) == 0

@@ -65,6 +65,8 @@ def test_hamming_distances_match_brute_force():
     brute = (a[:, None] != b[None]).reshape(7, 13, -1).mean(axis=2)
     got = nv.nearest_distance(nv.pack(a), nv.pack(b), block=3)
     np.testing.assert_allclose(got, brute.min(axis=1))
+    np.testing.assert_allclose(nv.nearest_distance(nv.pack(a), nv.pack(b), block=2, chunk=4),
+                               brute.min(axis=1))  # blocks and chunks that do not divide
     np.testing.assert_allclose(nv.pairwise_distance(nv.pack(a)),
                                (a[:, None] != a[None]).reshape(7, 7, -1).mean(axis=2))
     assert nv.nearest_distance(nv.pack(b[:2]), nv.pack(b))[0] == 0.0  # a copy is not new
@@ -110,7 +112,7 @@ def test_designs_are_new_different_verified_and_within_budget(problem):
 
 
 def test_refinement_lowers_the_error(problem):
-    first = _design(problem, budget=11)  # the first batch only (ceil(1.3 * 8) = 11)
+    first = _design(problem, budget=11)  # the first batch only (ceil(1.6 * 8) = 13 > 11)
     refined = _design(problem, budget=80)
     assert first.n_simulations == 11
     assert refined.rep.mean() < 0.5 * first.rep.mean()
@@ -160,9 +162,66 @@ def test_an_image_surrogate_ranks_every_proposal_not_only_the_first_block(proble
     assert res.rep.max() < flow_rep.min()
 
 
+class RecordingSimulate:
+    """``simulate`` that keeps every batch it was given (one batch per refinement round)."""
+
+    def __init__(self):
+        self.batches: list[np.ndarray] = []
+
+    def __call__(self, images):
+        y = simulate(images)
+        self.batches.append(y.copy())  # the designer updates its own array in place
+        return y
+
+
+def _recorded_design(problem, **params):
+    sim = RecordingSimulate()
+    designer = ComposedDesigner(**{"n_designs": 8, "budget": 80, "n_proposals": 400,
+                                   "lookup_k": 8, "adjoint_starts": 16, "adjoint_steps": 10,
+                                   **params})
+    res = designer.design(0.6, generator=LinearGenerator(), simulate=sim,
+                          train_z=problem["z"], train_y=problem["y"],
+                          train_packed=problem["packed"], delta=problem["delta"],
+                          surrogate=problem["surrogate"])
+    return designer, res, sim.batches
+
+
+def _simulated_designs(events) -> list[int]:
+    return [i for i, e in events if e.startswith("sim")]
+
+
+def test_refine_fraction_steps_the_worst_designs_first(problem):
+    designer, res, batches = _recorded_design(problem, refine_fraction=0.25, max_restarts=1000)
+    rep0 = np.abs(batches[0] - 0.6) / 0.6  # the first batch, in design order
+    contention = np.argsort(rep0, kind="stable")[:8]
+    worst = sorted(contention, key=lambda i: -rep0[i])[:2]  # ceil(0.25 * 8)
+    assert len(batches[1]) <= 2
+    assert set(_simulated_designs(designer.events_)[: len(batches[1])]) <= set(worst)
+    _, full, full_batches = _recorded_design(problem, refine_fraction=1.0)
+    assert len(full_batches[1]) > 2  # every design in contention steps in a round
+    assert res.n_simulations <= 80 and len(res.rep) == 8
+
+
+def test_stalled_designs_retire_and_spares_take_their_place(problem):
+    designer, res, batches = _recorded_design(problem, max_restarts=0)
+    events = designer.events_
+    retired = {i for i, e in events if e == "retired"}
+    assert retired  # a rough judge stalls some lines
+    for i in retired:  # never stepped again once retired
+        after = events[[k for k, (j, e) in enumerate(events) if j == i and e == "retired"][0]:]
+        assert not [e for j, e in after if j == i and e.startswith("sim")]
+    rep0 = np.abs(batches[0] - 0.6) / 0.6
+    spares = set(np.argsort(rep0, kind="stable")[8:].tolist())
+    assert spares & set(_simulated_designs(events))  # a spare was refined in their place
+    assert len(res.rep) == 8 and res.n_simulations <= 80
+
+
 @pytest.mark.parametrize("params, message", [
     ({"budget": 5}, "at least the number of designs"),
     ({"n_designs": 0}, "n_designs must be"),
+    ({"refine_fraction": 0.0}, "refine_fraction must lie in"),
+    ({"refine_fraction": 1.5}, "refine_fraction must lie in"),
+    ({"max_restarts": -1}, "max_restarts must be"),
 ])
 def test_bad_settings_are_one_line_errors(problem, params, message):
     with pytest.raises(ValueError, match=message):

@@ -279,3 +279,19 @@ def test_table1_csv_with_pandas_keeps_values_and_extra_columns(tmp_path):
     assert read_table1_csv(tmp_path / "old.csv")[0]["novelty"] is None
     with pytest.raises(ValueError, match="lacks"):
         table1_frame(pd.DataFrame({"dataset": ["data-i"]}))
+
+
+def test_bo_curve_is_the_expectation_over_the_random_start_then_the_run():
+    """BO's first evaluations are exchangeable uniform draws: their r_T is the order-statistics
+    expectation, which a lucky early draw cannot lower; from the last initial point on, the
+    curve is the run's own running best."""
+    from invdes.study.benchmark import bo_curve, running_best
+
+    rng = np.random.default_rng(3)
+    reps = np.r_[0.001, rng.uniform(0.01, 0.2, 9), rng.uniform(0.0001, 0.01, 5)]
+    curve = bo_curve(reps, n_initial=10)
+    assert curve.shape == reps.shape and np.all(np.diff(curve) <= 1e-15)
+    np.testing.assert_allclose(curve[:10], best_of_n_curve(reps[:10]))
+    assert curve[0] == pytest.approx(reps[:10].mean())  # not the lucky first draw
+    np.testing.assert_allclose(curve[9:], running_best(reps)[9:])  # they meet at T = 10
+    np.testing.assert_allclose(bo_curve(reps[:4], n_initial=10), best_of_n_curve(reps[:4]))

@@ -16,8 +16,10 @@ refine, verify), on the GAN's latent space:
    gradient direction g / |g| in z; the step along that line comes from the simulated residual
    (Newton with the surrogate's slope |g| first, then secant steps on the simulated points,
    regula falsi once the target is bracketed). A step is taken only when the new image keeps
-   the novelty and diversity rules; the design keeps its best simulated point. The worst
-   designs are refined first; designs within ``rep_floor`` stop.
+   the novelty and diversity rules; the design keeps its best simulated point. Each round
+   steps the worst ``refine_fraction`` of the ``n_designs`` best designs, worst first;
+   designs within ``rep_floor`` stop. A design that keeps failing after ``max_restarts`` new
+   directions is retired, and the next-best spare of the first batch takes its place.
 6. **Verification**: every returned absorption is an RCWA result. The answer is picked from
    every simulated structure (initial designs and every refinement step, each of which met the
    rules when it was made): new ones (>= ``delta``) first, lowest REP first, each at least
@@ -98,6 +100,7 @@ class _Line:
         self.z0, self.u, self.slope = z0, direction, max(float(slope), 1e-3)
         self.points = [(0.0, float(y0))]
         self.failures = 0
+        self.restarts = 0  # new directions taken after repeated failures
         self.scale = 1.0  # multiplies the next step after a rejected one
 
     def next_step(self, target: float, s_max: float) -> float:
@@ -136,6 +139,11 @@ class ComposedDesigner:
         uncertainty_weight: weight of the ensemble std in the ranking score.
         oversample: designs simulated first per design returned (spares for the final pick).
         rep_floor: a design whose REP is below it is not refined further.
+        refine_fraction: share of the designs in contention (the ``n_designs`` best by
+            simulated REP) stepped per round, worst first: the budget goes where the mean and
+            the maximum REP can still fall.
+        max_restarts: new directions a design may take after repeated failures before it is
+            retired, leaving its place to the next-best spare design.
         max_step: largest |s| of one line step (latent units).
         novelty_margin: the first designs are at least ``novelty_margin * delta`` from every
             training image (refined ones at least ``delta``), so that they have room to move.
@@ -145,8 +153,9 @@ class ComposedDesigner:
     def __init__(self, n_designs: int = 30, budget: int = 200, n_proposals: int = 2000,
                  lookup_k: int = 32, lookup_jitter: float = 0.15, adjoint_starts: int = 128,
                  adjoint_steps: int = 60, uncertainty_weight: float = 1.0,
-                 oversample: float = 1.3, rep_floor: float = 1e-5, max_step: float = 0.3,
-                 novelty_margin: float = 1.1, seed: int = 0):
+                 oversample: float = 1.6, rep_floor: float = 1e-5,
+                 refine_fraction: float = 0.5, max_restarts: int = 1,
+                 max_step: float = 0.3, novelty_margin: float = 1.1, seed: int = 0):
         self.n_designs = n_designs
         self.budget = budget
         self.n_proposals = n_proposals
@@ -157,6 +166,8 @@ class ComposedDesigner:
         self.uncertainty_weight = uncertainty_weight
         self.oversample = oversample
         self.rep_floor = rep_floor
+        self.refine_fraction = refine_fraction
+        self.max_restarts = max_restarts
         self.max_step = max_step
         self.novelty_margin = novelty_margin
         self.seed = seed
@@ -168,6 +179,12 @@ class ComposedDesigner:
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
                 raise ValueError(f"{name} must be a whole number >= 1; got {v!r}")
+        if not (0.0 < float(self.refine_fraction) <= 1.0):
+            raise ValueError(f"refine_fraction must lie in (0, 1]; got {self.refine_fraction!r}")
+        if isinstance(self.max_restarts, bool) or int(self.max_restarts) != self.max_restarts \
+                or self.max_restarts < 0:
+            raise ValueError(f"max_restarts must be a whole number >= 0; got "
+                             f"{self.max_restarts!r}")
         if self.budget < self.n_designs:
             raise ValueError(f"the budget ({self.budget} simulations) must be at least the "
                              f"number of designs ({self.n_designs}): every design is simulated")
@@ -305,25 +322,40 @@ class ComposedDesigner:
         self.events_ = []  # (design, outcome) of every refinement step, for diagnosis
         sim_before = timings["simulation_s"]
         rng = np.random.default_rng([int(self.seed), 7])
+        retired = np.zeros(len(dz), bool)
         idle_rounds = 0
         while (len(trace) < self.budget and gradient_surrogate is not None
                and idle_rounds < 8):
             rep = np.abs(dy - target) / target
-            ranked = np.argsort(rep, kind="stable")
-            focus = [int(i) for i in ranked[: self.n_designs] if rep[i] > self.rep_floor]
+            # the designs in contention: the n_designs best of those not retired
+            ranked = [int(i) for i in np.argsort(rep, kind="stable") if not retired[i]]
+            focus = [i for i in ranked[: self.n_designs] if rep[i] > self.rep_floor]
             if not focus:
                 break
-            focus = sorted(focus, key=lambda i: -rep[i])[: int(self.budget) - len(trace)]
+            focus = sorted(focus, key=lambda i: -rep[i])  # worst first
+            focus = focus[: min(math.ceil(float(self.refine_fraction) * len(focus)),
+                                int(self.budget) - len(trace))]
+            stalled = [i for i in focus if lines[i] is not None and lines[i].failures >= 3
+                       and lines[i].restarts >= self.max_restarts]
+            if stalled:  # retired: the next-best spare takes its place in the next round
+                retired[stalled] = True
+                self.events_.extend((i, "retired") for i in stalled)
+                focus = [i for i in focus if not retired[i]]
+                if not focus:
+                    continue
             fresh = [i for i in focus if lines[i] is None or lines[i].failures >= 3]
             if fresh:
                 _, grad = surrogate_gradient(gradient_surrogate, dz[fresh])
                 for i, g in zip(fresh, grad, strict=True):
                     norm = float(np.linalg.norm(g))
                     u = g / norm if norm > 0 else np.zeros_like(g)
+                    restarts = 0
                     if lines[i] is not None:  # a restart: turn the direction at random
                         u = u + 0.7 * rng.standard_normal(u.shape) / math.sqrt(len(u))
+                        restarts = lines[i].restarts + 1
                     u = u / max(float(np.linalg.norm(u)), 1e-12)
                     lines[i] = _Line(dz[i].copy(), dy[i], u, norm)
+                    lines[i].restarts = restarts
             steps, step_z = [], []
             for i in focus:
                 line = lines[i]

@@ -48,19 +48,38 @@ def _distances(a: PackedImages, b: PackedImages) -> np.ndarray:
     return np.bitwise_count(a.words[:, None, :] ^ b.words[None, :, :]).sum(axis=2)
 
 
+def _word_by_word(a_words: np.ndarray, b_words_t: np.ndarray, n_pixels: int) -> np.ndarray:
+    """(len(a), n_b) Hamming distances in pixels between packed images ``a_words`` (n_a, words)
+    and ``b_words_t`` (words, n_b), the transposed words of the others, accumulated one 64-bit
+    word at a time so that every temporary is (n_a, n_b), small enough to stay in cache."""
+    shape = (a_words.shape[0], b_words_t.shape[1])
+    dist = np.zeros(shape, np.uint16 if n_pixels < 2**16 else np.uint32)
+    xor = np.empty(shape, np.uint64)
+    ones = np.empty(shape, np.uint8)
+    for w in range(a_words.shape[1]):
+        np.bitwise_xor(a_words[:, w, None], b_words_t[w][None, :], out=xor)
+        np.bitwise_count(xor, out=ones)
+        dist += ones
+    return dist
+
+
 def nearest_distance(candidates: PackedImages, reference: PackedImages, *,
-                     block: int = 64) -> np.ndarray:
+                     block: int = 256, chunk: int = 2048) -> np.ndarray:
     """(n,) distance of each candidate to its nearest reference image, as a fraction of the
-    pixels (0: a copy of a reference image)."""
+    pixels (0: a copy of a reference image). Works on ``block`` candidates against ``chunk``
+    references at a time (``benchmarks/novelty_speed.py``: about 2.5x faster than one
+    broadcast XOR over all words)."""
     if candidates.n_pixels != reference.n_pixels:
         raise ValueError(f"image sizes differ: {candidates.n_pixels} vs {reference.n_pixels} "
                          "pixels")
+    ref_t = np.ascontiguousarray(reference.words.T)  # (words, n_ref)
     out = np.empty(len(candidates), np.int64)
     for i in range(0, len(candidates), block):
-        part = candidates[i : i + block]
+        part = candidates.words[i : i + block]
         best = np.full(len(part), np.iinfo(np.int64).max)
-        for j in range(0, len(reference), 2048):
-            best = np.minimum(best, _distances(part, reference[j : j + 2048]).min(axis=1))
+        for j in range(0, ref_t.shape[1], chunk):
+            dist = _word_by_word(part, ref_t[:, j : j + chunk], candidates.n_pixels)
+            best = np.minimum(best, dist.min(axis=1))
         out[i : i + block] = best
     return out / candidates.n_pixels
 
