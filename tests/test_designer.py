@@ -86,14 +86,20 @@ def test_median_nn_distance_and_greedy_diversity():
         nv.median_nn_distance(nv.pack(images[:1]))
 
 
-def _design(problem, **params):
+def _run(problem, judge, **params):
+    """(designer, result) of a small designer at 0.6, simulated by ``judge``."""
     designer = ComposedDesigner(**{"n_designs": 8, "budget": 60, "n_proposals": 400,
                                    "lookup_k": 8, "adjoint_starts": 16, "adjoint_steps": 10,
                                    **params})
-    return designer.design(0.6, generator=LinearGenerator(), simulate=simulate,
-                           train_z=problem["z"], train_y=problem["y"],
-                           train_packed=problem["packed"], delta=problem["delta"],
-                           surrogate=problem["surrogate"])
+    res = designer.design(0.6, generator=LinearGenerator(), simulate=judge,
+                          train_z=problem["z"], train_y=problem["y"],
+                          train_packed=problem["packed"], delta=problem["delta"],
+                          surrogate=problem["surrogate"])
+    return designer, res
+
+
+def _design(problem, **params):
+    return _run(problem, simulate, **params)[1]
 
 
 def test_designs_are_new_different_verified_and_within_budget(problem):
@@ -176,13 +182,7 @@ class RecordingSimulate:
 
 def _recorded_design(problem, **params):
     sim = RecordingSimulate()
-    designer = ComposedDesigner(**{"n_designs": 8, "budget": 80, "n_proposals": 400,
-                                   "lookup_k": 8, "adjoint_starts": 16, "adjoint_steps": 10,
-                                   **params})
-    res = designer.design(0.6, generator=LinearGenerator(), simulate=sim,
-                          train_z=problem["z"], train_y=problem["y"],
-                          train_packed=problem["packed"], delta=problem["delta"],
-                          surrogate=problem["surrogate"])
+    designer, res = _run(problem, sim, **{"budget": 80, **params})
     return designer, res, sim.batches
 
 

@@ -93,14 +93,18 @@ class _Simulated:
     design: int  # the design (line) it belongs to
 
 
+#: failed steps along one direction before a design turns (or, past max_restarts, retires)
+_FAILURES_PER_DIRECTION = 3
+
+
 class _Line:
     """The search of one design along z0 + s * u (u a unit vector): simulated points (s, y)."""
 
-    def __init__(self, z0, y0, direction, slope):
+    def __init__(self, z0, y0, direction, slope, restarts: int = 0):
         self.z0, self.u, self.slope = z0, direction, max(float(slope), 1e-3)
         self.points = [(0.0, float(y0))]
         self.failures = 0
-        self.restarts = 0  # new directions taken after repeated failures
+        self.restarts = restarts  # new directions taken after repeated failures
         self.scale = 1.0  # multiplies the next step after a rejected one
 
     def next_step(self, target: float, s_max: float) -> float:
@@ -335,7 +339,8 @@ class ComposedDesigner:
             focus = sorted(focus, key=lambda i: -rep[i])  # worst first
             focus = focus[: min(math.ceil(float(self.refine_fraction) * len(focus)),
                                 int(self.budget) - len(trace))]
-            stalled = [i for i in focus if lines[i] is not None and lines[i].failures >= 3
+            stalled = [i for i in focus if lines[i] is not None
+                       and lines[i].failures >= _FAILURES_PER_DIRECTION
                        and lines[i].restarts >= self.max_restarts]
             if stalled:  # retired: the next-best spare takes its place in the next round
                 retired[stalled] = True
@@ -343,19 +348,18 @@ class ComposedDesigner:
                 focus = [i for i in focus if not retired[i]]
                 if not focus:
                     continue
-            fresh = [i for i in focus if lines[i] is None or lines[i].failures >= 3]
+            fresh = [i for i in focus
+                     if lines[i] is None or lines[i].failures >= _FAILURES_PER_DIRECTION]
             if fresh:
                 _, grad = surrogate_gradient(gradient_surrogate, dz[fresh])
                 for i, g in zip(fresh, grad, strict=True):
                     norm = float(np.linalg.norm(g))
                     u = g / norm if norm > 0 else np.zeros_like(g)
-                    restarts = 0
                     if lines[i] is not None:  # a restart: turn the direction at random
                         u = u + 0.7 * rng.standard_normal(u.shape) / math.sqrt(len(u))
-                        restarts = lines[i].restarts + 1
                     u = u / max(float(np.linalg.norm(u)), 1e-12)
-                    lines[i] = _Line(dz[i].copy(), dy[i], u, norm)
-                    lines[i].restarts = restarts
+                    restarts = 0 if lines[i] is None else lines[i].restarts + 1
+                    lines[i] = _Line(dz[i].copy(), dy[i], u, norm, restarts)
             steps, step_z = [], []
             for i in focus:
                 line = lines[i]
