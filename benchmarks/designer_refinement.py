@@ -16,8 +16,6 @@ Usage: ``python benchmarks/designer_refinement.py [--profile paper] [--dataset d
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 #: (label, overrides of the profile's designer): the baseline first
@@ -36,7 +34,6 @@ def main() -> None:
 
     args = designer_setup.parse_args(__doc__.splitlines()[0])
     setup = designer_setup.load(args.profile, args.dataset, args.n_jobs)
-    from invdes.study import designer_models as dm
 
     profile, models = setup.profile, setup.models
     print(f"profile {profile.name}, {args.dataset}, budget {profile.designer.budget}, "
@@ -45,12 +42,7 @@ def main() -> None:
     for target in args.targets:
         base = None
         for label, overrides in SETTINGS:
-            designer = dm.designer_for(profile)
-            for key, value in overrides.items():  # the constructor only stores parameters
-                setattr(designer, key, value)
-            t0 = time.perf_counter()
-            res = setup.design(designer, target)
-            wall = time.perf_counter() - t0
+            res, wall = setup.design_with(overrides, target)
             mean = 100 * res.rep.mean()
             base = mean if base is None else base
             print(f"{target:.3f} {label:36s}: mean REP {mean:.4f} % ({mean / base:.2f}x "

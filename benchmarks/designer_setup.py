@@ -43,6 +43,21 @@ class DesignerSetup:
                                mdn=self.mdn)
 
 
+    def design_with(self, overrides: dict, target: float):
+        """(result, wall time s) of the profile's designer with ``overrides`` of its settings
+        at ``target`` (the constructor only stores parameters, so they are set after it)."""
+        import time
+
+        from invdes.study import designer_models as dm
+
+        designer = dm.designer_for(self.profile)
+        for key, value in overrides.items():
+            setattr(designer, key, value)
+        t0 = time.perf_counter()
+        res = self.design(designer, target)
+        return res, time.perf_counter() - t0
+
+
 def load(profile_name: str, dataset: str, n_jobs: int) -> DesignerSetup:
     from invdes.cli import import_tensorflow_quietly
 

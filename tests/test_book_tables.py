@@ -545,5 +545,10 @@ def test_designer_goals_say_where_the_designer_is_above_bo():
     assert not bool(row_["r_T <= BO"]) and row_["r_T > BO at T"] == "11-20"  # 0.01 > 0.003
     assert not bool(row_["<= look-up"]) and not bool(row_["<= 60 s"])
     assert bool(row_["max <= 0.5 %"]) and bool(row_["all new"])
+    # past its budget (50) the designer keeps its best: a longer BO record that gets below it
+    # counts against it there
+    curves[("data-i", "bo", 0.65, 1)] = np.r_[np.full(60, 0.02), np.full(20, 1e-4)]
+    assert ch8.goals(table, curves, {"data-i": (0.5, 0.8)}, 30).iloc[0]["r_T > BO at T"] \
+        == "61-80"
     out_of_range = ch8.goals(table, curves, {"data-i": (0.70, 0.8)}, 30)
     assert len(out_of_range) == 0

@@ -191,19 +191,32 @@ def _simulated_designs(events) -> list[int]:
 
 
 def test_refine_fraction_steps_the_worst_designs_first(problem):
-    designer, res, batches = _recorded_design(problem, refine_fraction=0.25, max_restarts=1000)
+    designer, res, batches = _recorded_design(problem, refine_fraction=0.25, max_restarts=1000,
+                                              early_rounds=0, polish_best=0)
     rep0 = np.abs(batches[0] - 0.6) / 0.6  # the first batch, in design order
     contention = np.argsort(rep0, kind="stable")[:8]
     worst = sorted(contention, key=lambda i: -rep0[i])[:2]  # ceil(0.25 * 8)
     assert len(batches[1]) <= 2
     assert set(_simulated_designs(designer.events_)[: len(batches[1])]) <= set(worst)
-    _, full, full_batches = _recorded_design(problem, refine_fraction=1.0)
+    _, full, full_batches = _recorded_design(problem, refine_fraction=1.0, early_rounds=0)
     assert len(full_batches[1]) > 2  # every design in contention steps in a round
     assert res.n_simulations <= 80 and len(res.rep) == 8
 
 
+def test_the_best_design_is_stepped_every_round_as_well(problem):
+    designer, res, batches = _recorded_design(problem, refine_fraction=0.25, max_restarts=1000,
+                                              early_rounds=0, polish_best=1)
+    rep0 = np.abs(batches[0] - 0.6) / 0.6
+    contention = np.argsort(rep0, kind="stable")[:8]
+    worst = sorted(contention, key=lambda i: -rep0[i])[:2]
+    first_round = set(_simulated_designs(designer.events_)[: len(batches[1])])
+    assert len(batches[1]) <= 3 and first_round <= set(worst) | {int(contention[0])}
+    assert int(contention[0]) in first_round  # the best one, next to the two worst
+    assert res.n_simulations <= 80 and len(res.rep) == 8
+
+
 def test_stalled_designs_retire_and_spares_take_their_place(problem):
-    designer, res, batches = _recorded_design(problem, max_restarts=0)
+    designer, res, batches = _recorded_design(problem, max_restarts=0, early_rounds=0)
     events = designer.events_
     retired = {i for i, e in events if e == "retired"}
     assert retired  # a rough judge stalls some lines
@@ -216,12 +229,31 @@ def test_stalled_designs_retire_and_spares_take_their_place(problem):
     assert len(res.rep) == 8 and res.n_simulations <= 80
 
 
+def test_the_best_early_designs_step_before_the_rest_of_the_first_batch(problem):
+    designer, res, batches = _recorded_design(problem, early_designs=4, early_rounds=2,
+                                              early_width=1)
+    assert len(batches[0]) == 4  # the first designs alone
+    early = [len(b) for b in batches[1:3]]
+    assert early == [1, 1]  # one line step each round, on one design
+    assert len(batches[3]) == 13 - 4  # then the rest of the first batch
+    rep0 = np.abs(batches[0] - 0.6) / 0.6
+    stepped = _simulated_designs(designer.events_)[:2]
+    assert set(stepped) == {int(np.argmin(rep0))}  # the best of the first four
+    trace = res.trace
+    assert trace[5] <= trace[3] and np.isclose(trace[3], rep0.min())
+    _, _, plain = _recorded_design(problem, early_rounds=0)
+    assert len(plain[0]) == 13  # early_rounds = 0: the whole first batch at once
+    assert res.n_simulations <= 80 and len(res.rep) == 8
+
+
 @pytest.mark.parametrize("params, message", [
     ({"budget": 5}, "at least the number of designs"),
     ({"n_designs": 0}, "n_designs must be"),
     ({"refine_fraction": 0.0}, "refine_fraction must lie in"),
     ({"refine_fraction": 1.5}, "refine_fraction must lie in"),
     ({"max_restarts": -1}, "max_restarts must be"),
+    ({"early_rounds": -1}, "early_rounds must be"),
+    ({"early_width": 1.5}, "early_width must be"),
 ])
 def test_bad_settings_are_one_line_errors(problem, params, message):
     with pytest.raises(ValueError, match=message):

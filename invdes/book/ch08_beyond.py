@@ -115,6 +115,19 @@ def add_lookup_lines(fig, table: pd.DataFrame, dataset: str, targets) -> None:
                        ls="--", lw=1, label="look-up (mean of 30)")
 
 
+def above_bo(own: np.ndarray, bo_curves: list[np.ndarray]) -> np.ndarray:
+    """The simulation counts T (1-based) where the designer's r_T ``own`` lies above BO's, up to
+    the longest BO record. BO's r_T at T is the mean over the seeds whose record reaches T; the
+    designer stops at its budget, so past it its curve stays at its last best."""
+    horizon = max(len(c) for c in bo_curves)
+    padded = np.full((len(bo_curves), horizon), np.nan)
+    for row, c in zip(padded, bo_curves, strict=True):
+        row[: len(c)] = c
+    bo = np.nanmean(padded, axis=0)
+    mine = np.concatenate([own, np.full(max(horizon - len(own), 0), own[-1])])[:horizon]
+    return np.flatnonzero(mine > bo + 1e-12) + 1
+
+
 def goals(table: pd.DataFrame, curves: Mapping[tuple, np.ndarray], y_ranges: Mapping[str, tuple],
           n_designs: int, time_limit_s: float = 60.0, max_rep_pct: float = 0.5) -> pd.DataFrame:
     """Each goal of the designer per data set and target inside the data range: met or not,
@@ -133,12 +146,10 @@ def goals(table: pd.DataFrame, curves: Mapping[tuple, np.ndarray], y_ranges: Map
         own = curves.get((name, "designer", round(float(target), 2), 0))
         below_bo, above_at = np.nan, ""
         if bo_keys and own is not None:
-            bo = np.mean([np.asarray(curves[k])[: len(own)] for k in bo_keys
-                          if len(curves[k]) >= len(own)] or [np.full(len(own), np.nan)], axis=0)
-            above = np.flatnonzero(own[: len(bo)] > bo[: len(own)] + 1e-12)
+            above = above_bo(np.asarray(own), [np.asarray(curves[k]) for k in bo_keys])
             below_bo = len(above) == 0
             if len(above):  # the simulations T where the designer's best is above BO's
-                above_at = f"{above[0] + 1}-{above[-1] + 1}"
+                above_at = f"{above[0]}-{above[-1]}"
         rows.append({
             "data set": name, "target": float(target),
             "designs": int(d["n"]), "all new": int(d["n_new"]) == int(d["n"]),

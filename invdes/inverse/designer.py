@@ -11,15 +11,20 @@ refine, verify), on the GAN's latent space:
 3. **Novelty and diversity**: in score order, keep a design only when its binary image is at
    least ``delta`` (fraction of pixels) from every training image and ``delta / 2`` from every
    design kept before (:mod:`invdes.inverse.novelty`).
-4. **Simulation** of the ``ceil(oversample * n_designs)`` kept designs, best score first.
+4. **Simulation** of the ``ceil(oversample * n_designs)`` kept designs, best score first. The
+   first ``early_designs`` are simulated alone, then the ``early_width`` best of them take
+   ``early_rounds`` refinement steps (step 5) before the rest of the batch is simulated: a
+   design near the target exists after a few dozen simulations, not only once the whole first
+   batch has been simulated (the early part of the r_T curve; a user who stops early).
 5. **Refinement** until the simulation budget is spent: each design moves along the surrogate's
    gradient direction g / |g| in z; the step along that line comes from the simulated residual
    (Newton with the surrogate's slope |g| first, then secant steps on the simulated points,
    regula falsi once the target is bracketed). A step is taken only when the new image keeps
    the novelty and diversity rules; the design keeps its best simulated point. Each round
-   steps the worst ``refine_fraction`` of the ``n_designs`` best designs, worst first;
-   designs within ``rep_floor`` stop. A design that keeps failing after ``max_restarts`` new
-   directions is retired, and the next-best spare of the first batch takes its place.
+   steps the worst ``refine_fraction`` of the ``n_designs`` best designs, worst first, and
+   the ``polish_best`` best of them; designs within ``rep_floor`` stop. A design that keeps
+   failing after ``max_restarts`` new directions is retired, and the next-best spare of the
+   first batch takes its place.
 6. **Verification**: every returned absorption is an RCWA result. The answer is picked from
    every simulated structure (initial designs and every refinement step, each of which met the
    rules when it was made): new ones (>= ``delta``) first, lowest REP first, each at least
@@ -148,6 +153,12 @@ class ComposedDesigner:
             the maximum REP can still fall.
         max_restarts: new directions a design may take after repeated failures before it is
             retired, leaving its place to the next-best spare design.
+        polish_best: the best designs (lowest REP, above ``rep_floor``) stepped every round as
+            well, so that the best design keeps improving (the r_T curve) while the budget
+            mostly goes to the worse ones.
+        early_designs, early_rounds, early_width: the first ``early_designs`` of the first
+            batch are simulated before the rest, then their ``early_width`` best take up to
+            ``early_rounds`` line steps (``early_rounds = 0``: the whole batch first).
         max_step: largest |s| of one line step (latent units).
         novelty_margin: the first designs are at least ``novelty_margin * delta`` from every
             training image (refined ones at least ``delta``), so that they have room to move.
@@ -159,6 +170,8 @@ class ComposedDesigner:
                  adjoint_steps: int = 60, uncertainty_weight: float = 1.0,
                  oversample: float = 1.6, rep_floor: float = 1e-5,
                  refine_fraction: float = 0.5, max_restarts: int = 1,
+                 polish_best: int = 0, early_designs: int = 8, early_rounds: int = 3,
+                 early_width: int = 2,
                  max_step: float = 0.3, novelty_margin: float = 1.1, seed: int = 0):
         self.n_designs = n_designs
         self.budget = budget
@@ -172,6 +185,10 @@ class ComposedDesigner:
         self.rep_floor = rep_floor
         self.refine_fraction = refine_fraction
         self.max_restarts = max_restarts
+        self.polish_best = polish_best
+        self.early_designs = early_designs
+        self.early_rounds = early_rounds
+        self.early_width = early_width
         self.max_step = max_step
         self.novelty_margin = novelty_margin
         self.seed = seed
@@ -185,10 +202,11 @@ class ComposedDesigner:
                 raise ValueError(f"{name} must be a whole number >= 1; got {v!r}")
         if not (0.0 < float(self.refine_fraction) <= 1.0):
             raise ValueError(f"refine_fraction must lie in (0, 1]; got {self.refine_fraction!r}")
-        if isinstance(self.max_restarts, bool) or int(self.max_restarts) != self.max_restarts \
-                or self.max_restarts < 0:
-            raise ValueError(f"max_restarts must be a whole number >= 0; got "
-                             f"{self.max_restarts!r}")
+        for name in ("max_restarts", "polish_best", "early_designs", "early_rounds",
+                     "early_width"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 0:
+                raise ValueError(f"{name} must be a whole number >= 0; got {v!r}")
         if self.budget < self.n_designs:
             raise ValueError(f"the budget ({self.budget} simulations) must be at least the "
                              f"number of designs ({self.n_designs}): every design is simulated")
@@ -248,15 +266,15 @@ class ComposedDesigner:
         timings = {"proposal_s": 0.0, "surrogate_s": 0.0, "simulation_s": 0.0,
                    "refinement_s": 0.0}
         trace: list[float] = []
-        best = [math.inf]
+        running_best = [math.inf]  # the lowest REP simulated so far
 
         def run_sim(images: np.ndarray) -> np.ndarray:
             t0 = time.perf_counter()
             y = np.asarray(simulate(images), np.float64)
             timings["simulation_s"] += time.perf_counter() - t0
             for v in np.abs(y - target) / target:
-                best[0] = min(best[0], float(v))
-                trace.append(best[0])
+                running_best[0] = min(running_best[0], float(v))
+                trace.append(running_best[0])
             if progress is not None:
                 progress(len(trace), int(self.budget))
             return y
@@ -313,41 +331,25 @@ class ComposedDesigner:
         dimg = np.asarray(kept_img, np.uint8)
         dnov = np.asarray(kept_nov, np.float64)
         dsim = np.ones(len(dz), np.int64)
-
-        # 4. simulate the kept designs (best score first)
-        dy = run_sim(dimg)
+        dy = np.full(len(dz), np.nan)  # simulated absorption (NaN: not simulated yet)
         # every simulated structure that met the rules when it was made, for the final pick
-        pool = [_Simulated(dz[i].copy(), dimg[i].copy(), float(dy[i]), float(dnov[i]),
-                           kept_src[i], i) for i in range(len(dz))]
-
-        # 5. refinement along lines, checked by the RCWA
-        t0 = time.perf_counter()
+        pool: list[_Simulated] = []
         lines: list[_Line | None] = [None] * len(dz)
         self.events_ = []  # (design, outcome) of every refinement step, for diagnosis
-        sim_before = timings["simulation_s"]
         rng = np.random.default_rng([int(self.seed), 7])
-        retired = np.zeros(len(dz), bool)
-        idle_rounds = 0
-        while (len(trace) < self.budget and gradient_surrogate is not None
-               and idle_rounds < 8):
-            rep = np.abs(dy - target) / target
-            # the designs in contention: the n_designs best of those not retired
-            ranked = [int(i) for i in np.argsort(rep, kind="stable") if not retired[i]]
-            focus = [i for i in ranked[: self.n_designs] if rep[i] > self.rep_floor]
-            if not focus:
-                break
-            focus = sorted(focus, key=lambda i: -rep[i])  # worst first
-            focus = focus[: min(math.ceil(float(self.refine_fraction) * len(focus)),
-                                int(self.budget) - len(trace))]
-            stalled = [i for i in focus if lines[i] is not None
-                       and lines[i].failures >= _FAILURES_PER_DIRECTION
-                       and lines[i].restarts >= self.max_restarts]
-            if stalled:  # retired: the next-best spare takes its place in the next round
-                retired[stalled] = True
-                self.events_.extend((i, "retired") for i in stalled)
-                focus = [i for i in focus if not retired[i]]
-                if not focus:
-                    continue
+        refine_s = [0.0]  # wall time of the line steps, their simulations excluded
+
+        def simulate_designs(idx: np.ndarray) -> None:
+            if len(idx) == 0:
+                return
+            dy[idx] = run_sim(dimg[idx])
+            pool.extend(_Simulated(dz[i].copy(), dimg[i].copy(), float(dy[i]), float(dnov[i]),
+                                   kept_src[i], int(i)) for i in idx)
+
+        def step(focus: list[int]) -> bool:
+            """One line step of each design in ``focus`` (simulated ones); False when no step
+            met the rules (nothing simulated)."""
+            t_step, sim_s = time.perf_counter(), timings["simulation_s"]
             fresh = [i for i in focus
                      if lines[i] is None or lines[i].failures >= _FAILURES_PER_DIRECTION]
             if fresh:
@@ -362,10 +364,9 @@ class ComposedDesigner:
                     lines[i] = _Line(dz[i].copy(), dy[i], u, norm, restarts)
             steps, step_z = [], []
             for i in focus:
-                line = lines[i]
-                s = line.next_step(target, self.max_step)
+                s = lines[i].next_step(target, self.max_step)
                 steps.append((i, s))
-                step_z.append(line.z_at(s))
+                step_z.append(lines[i].z_at(s))
             images = np.asarray(generator.generate(np.asarray(step_z)), np.uint8)
             packed = nv.pack(images)
             nov = nv.nearest_distance(packed, train_packed)
@@ -385,26 +386,66 @@ class ComposedDesigner:
                 else:  # rejected without a simulation: a longer step when no pixel moved,
                     lines[i].failures += 1  # a shorter one when it came too close
                     lines[i].scale *= 2.0 if unchanged else 0.5
-            if not valid:
-                idle_rounds += 1
-                continue
-            idle_rounds = 0
-            ys = run_sim(images[valid])
-            for k, y in zip(valid, ys, strict=True):
-                i, s = steps[k]
-                lines[i].points.append((s, float(y)))
-                self.events_.append((i, f"sim s={s:+.4f} y={y:.5f}"))
-                dsim[i] += 1
-                pool.append(_Simulated(step_z[k], images[k].copy(), float(y), float(nov[k]),
-                                       kept_src[i], i))
-                lines[i].scale = 1.0
-                if abs(y - target) < abs(dy[i] - target):
-                    dz[i], dimg[i], dy[i], dnov[i] = step_z[k], images[k], y, nov[k]
-                    lines[i].failures = 0
-                else:
-                    lines[i].failures += 1
-        timings["refinement_s"] = (time.perf_counter() - t0
-                                   - (timings["simulation_s"] - sim_before))
+            if valid:
+                ys = run_sim(images[valid])
+                for k, y in zip(valid, ys, strict=True):
+                    i, s = steps[k]
+                    lines[i].points.append((s, float(y)))
+                    self.events_.append((i, f"sim s={s:+.4f} y={y:.5f}"))
+                    dsim[i] += 1
+                    pool.append(_Simulated(step_z[k], images[k].copy(), float(y),
+                                           float(nov[k]), kept_src[i], i))
+                    lines[i].scale = 1.0
+                    if abs(y - target) < abs(dy[i] - target):
+                        dz[i], dimg[i], dy[i], dnov[i] = step_z[k], images[k], y, nov[k]
+                        lines[i].failures = 0
+                    else:
+                        lines[i].failures += 1
+            refine_s[0] += time.perf_counter() - t_step - (timings["simulation_s"] - sim_s)
+            return bool(valid)
+
+        # 4. simulate the kept designs (best score first): the first few, a few line steps on
+        # the best of them, then the rest of the batch
+        n_early = min(int(self.early_designs), len(dz)) if self.early_rounds > 0 else 0
+        simulate_designs(np.arange(n_early))
+        if gradient_surrogate is not None and n_early > 0:
+            for _ in range(int(self.early_rounds)):
+                spare = int(self.budget) - len(trace) - (len(dz) - n_early)
+                rep = np.abs(dy[:n_early] - target) / target
+                best_first = [int(i) for i in np.argsort(rep, kind="stable")
+                              if rep[i] > self.rep_floor]
+                focus = best_first[: min(int(self.early_width), spare)]
+                if not focus:
+                    break
+                step(focus)
+        simulate_designs(np.arange(n_early, len(dz)))
+
+        # 5. refinement along lines, checked by the RCWA
+        retired = np.zeros(len(dz), bool)
+        idle_rounds = 0
+        while (len(trace) < self.budget and gradient_surrogate is not None
+               and idle_rounds < 8):
+            rep = np.abs(dy - target) / target
+            # the designs in contention: the n_designs best of those not retired
+            ranked = [int(i) for i in np.argsort(rep, kind="stable") if not retired[i]]
+            focus = [i for i in ranked[: self.n_designs] if rep[i] > self.rep_floor]
+            if not focus:
+                break
+            share = sorted(focus, key=lambda i: -rep[i])  # worst first
+            share = share[: math.ceil(float(self.refine_fraction) * len(share))]
+            polished = [i for i in focus[: int(self.polish_best)] if i not in share]
+            focus = (polished + share)[: int(self.budget) - len(trace)]
+            stalled = [i for i in focus if lines[i] is not None
+                       and lines[i].failures >= _FAILURES_PER_DIRECTION
+                       and lines[i].restarts >= self.max_restarts]
+            if stalled:  # retired: the next-best spare takes its place in the next round
+                retired[stalled] = True
+                self.events_.extend((i, "retired") for i in stalled)
+                focus = [i for i in focus if not retired[i]]
+                if not focus:
+                    continue
+            idle_rounds = 0 if step(focus) else idle_rounds + 1
+        timings["refinement_s"] = refine_s[0]  # the line steps' images and novelty checks
 
         # 6. the best designs, verified: the lowest-REP simulated structures of the whole pool
         # (a line may contribute two points far enough apart), pairwise >= delta / 2 apart
