@@ -1,10 +1,12 @@
-"""What the designer comparisons (``designer_ranking.py``, ``designer_refinement.py``) load
-for one data set: the command-line arguments they share, the committed designer models, the
-data set, the GAN-MDN, the generator and the data set's simulator."""
+"""What the designer comparisons (``designer_ranking.py``, ``designer_refinement.py``,
+``designer_early.py``) load for one data set: the command-line arguments they share, the
+committed designer models, the data set, the GAN-MDN, the generator and the data set's
+simulator; and one design with overrides of the profile's settings."""
 
 from __future__ import annotations
 
 import argparse
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,12 +44,9 @@ class DesignerSetup:
                                gradient_surrogate=m.gradient_surrogate, flow=m.flow,
                                mdn=self.mdn)
 
-
     def design_with(self, overrides: dict, target: float):
         """(result, wall time s) of the profile's designer with ``overrides`` of its settings
         at ``target`` (the constructor only stores parameters, so they are set after it)."""
-        import time
-
         from invdes.study import designer_models as dm
 
         designer = dm.designer_for(self.profile)
