@@ -552,3 +552,23 @@ def test_designer_goals_say_where_the_designer_is_above_bo():
         == "61-80"
     out_of_range = ch8.goals(table, curves, {"data-i": (0.70, 0.8)}, 30)
     assert len(out_of_range) == 0
+
+
+def test_budget_table_compares_both_budgets_with_the_lookup():
+    from invdes.book import ch08_beyond as ch8
+
+    rows = [{"dataset": "data-i", "target": t, "method": "lookup", "mean_rep_pct": 0.02}
+            for t in (0.55, 0.65)]
+    rows += [{"dataset": "data-i", "target": 0.65, "method": "designer", "simulations": 200,
+              "mean_rep_pct": 0.05, "max_rep_pct": 0.7, "long_simulations": 650,
+              "long_mean_rep_pct": 0.015, "long_max_rep_pct": 0.2},
+             {"dataset": "data-i", "target": 0.55, "method": "designer", "simulations": 200,
+              "mean_rep_pct": 0.01, "max_rep_pct": 0.1, "long_simulations": np.nan,
+              "long_mean_rep_pct": np.nan, "long_max_rep_pct": np.nan}]
+    out = ch8.budget_table(pd.DataFrame(rows), {"data-i": (0.5, 0.8)})
+    assert list(out.index) == [("data-i", 0.65)]  # a row without an r_T run is left out
+    row = out.iloc[0]
+    assert row["long run"] == 650 and bool(row["its mean <= look-up"])
+    assert bool(row["its max <= 0.5 %"]) and row["mean REP (%)"] == 0.05
+    assert len(ch8.budget_table(pd.DataFrame(rows), {"data-i": (0.7, 0.8)})) == 0
+    assert len(ch8.budget_table(pd.DataFrame(rows[:2]), {"data-i": (0.5, 0.8)})) == 0

@@ -350,6 +350,27 @@ def test_benchmark_without_one_data_sets_designer_keeps_parts_and_writes_no_tabl
     bo_curves = {k for k in benchmark.load_curves("smoke") if k[1] == "bo"}
     assert {k[3] for k in bo_curves} == {SMOKE.bo.seed, *SMOKE.bo.spread_seeds}
     assert all(mtimes(out / "parts")[p] == t for p, t in before.items())  # data-i reused
+    # the designer's r_T run gets as many simulations as one BO run; its running best is the
+    # designer's curve, and a part stored before it existed gets it added, the rest kept
+    assert benchmark.curve_budget(SMOKE) > SMOKE.designer.budget
+    path = benchmark.part_path("smoke", "data-i", SMOKE.evaluation.targets[0])
+    with np.load(path) as f:
+        part = {k: f[k] for k in f.files}
+    curve = part["designer/curve"]
+    assert SMOKE.designer.budget < len(curve) <= benchmark.curve_budget(SMOKE)
+    assert np.all(np.diff(curve) <= 0)
+    key = ("data-i", "designer", round(SMOKE.evaluation.targets[0], 2), 0)
+    np.testing.assert_array_equal(benchmark.load_curves("smoke")[key], curve)
+    row = table[(table.method == "designer") & (table.dataset == "data-i")].iloc[0]
+    assert row["long_simulations"] == len(benchmark.load_curves("smoke")[
+        ("data-i", "designer", round(float(row["target"]), 2), 0)])
+    older = {k: v for k, v in part.items() if not k.startswith("designer/curve")}
+    np.savez_compressed(path, **older)
+    pipeline.reproduce("smoke", ("benchmark",), n_jobs=1)
+    with np.load(path) as f:
+        assert "designer/curve" in f.files
+        np.testing.assert_array_equal(f["flow/y"], part["flow/y"])
+        np.testing.assert_array_equal(f["designer/trace"], part["designer/trace"])
 
 
 def test_designer_ranking_picks_the_surrogate_that_ranks(smoke_copy):

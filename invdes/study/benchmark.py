@@ -9,17 +9,21 @@ For each data set and target:
 - ``flow``: ``pool`` samples of the conditional flow, simulated;
 - ``adjoint``: the neural adjoint from ``pool`` random starts, ranked by the surrogate, the best
   ``pool`` simulated in rank order;
-- ``designer``: :class:`invdes.inverse.designer.ComposedDesigner` with the profile's budget;
+- ``designer``: :class:`invdes.inverse.designer.ComposedDesigner` with the profile's budget
+  (the table, the designs and the wall time), and run again with as many simulations as one BO
+  run (:func:`curve_budget`) for its r_T curve, when that is more;
 - ``bo``: the recorded BO histories (every seed present).
 
 r_T (expected best REP after T simulations): exact best-of-T for samplers (order statistics of
-the pool), the running best in simulation order for the adjoint and the designer; for BO the
+the pool), the running best in simulation order for the adjoint and the designer (its r_T
+run); for BO the
 same order statistics over its random initial latents while T is within them (they are
 independent uniform draws, so their order says nothing), then the run's running best
 (:func:`bo_curve`).
 Files in ``<profile>/benchmark/``: ``table.csv`` (one row per method, data set and target),
 ``curves.npz`` (``<dataset>|<method>|<target>|<seed>`` -> r_T), ``designs_<dataset>.npz`` (the
-designer's designs), ``provenance.json``.
+designer's designs), ``provenance.json``. The designer's row also gives its r_T run's
+simulations and the mean and max REP of that run's designs (``long_*``).
 """
 
 from __future__ import annotations
@@ -87,6 +91,12 @@ def bo_curve(rep_history, n_initial: int) -> np.ndarray:
     return np.concatenate([best_of_n_curve(reps[:k]), running_best(reps)[k:]])
 
 
+def curve_budget(profile: Profile) -> int:
+    """Simulations of the designer's r_T run: as many as one BO run records (its random start
+    and its iterations), so that the two curves meet at every T up to BO's last."""
+    return int(profile.bo.n_initial + profile.bo.n_iterations)
+
+
 def part_path(profile_name: str, dataset: str, target: float) -> Path:
     """The simulated part of one (data set, target): flow, adjoint and designer results."""
     return benchmark_dir(profile_name) / "parts" / f"{dataset}_{target:.2f}.npz"
@@ -121,7 +131,29 @@ def _simulated_part(profile: Profile, name: str, target: float, *, ds, train_pac
                 "designer/simulations": result.simulations, "designer/trace": result.trace,
                 "designer/wall_s": time.perf_counter() - t0,
                 "designer/timings": np.array(json.dumps(result.timings_s))})
+    if curve_budget(profile) > designer.budget:
+        out.update(_curve_part(profile, target, ds=ds, train_packed=train_packed, dm=dm,
+                               n_designs=designer.n_designs, generator=generator,
+                               simulate=simulate, mdn=mdn))
     return out
+
+
+def _curve_part(profile: Profile, target: float, *, ds, train_packed, dm, n_designs: int,
+                generator, simulate, mdn) -> dict:
+    """The designer's r_T run at one target: the profile's designer given as many simulations
+    as one BO run. Its running best is the designer's r_T curve; its designs' REP says what the
+    longer budget buys."""
+    from invdes.study import designer_models
+
+    designer = designer_models.designer_for(profile, budget=curve_budget(profile),
+                                            n_designs=n_designs)
+    t0 = time.perf_counter()
+    result = designer.design(
+        target, generator=generator, simulate=simulate, train_z=ds.z, train_y=ds.y,
+        train_packed=train_packed, delta=dm.delta, surrogate=dm.surrogate,
+        gradient_surrogate=dm.gradient_surrogate, flow=dm.flow, mdn=mdn)
+    return {"designer/curve": result.trace, "designer/curve_rep": result.rep,
+            "designer/curve_wall_s": time.perf_counter() - t0}
 
 
 def run_benchmark(profile: Profile, configs: dict, *, gan_mdn: dict | None = None,
@@ -171,6 +203,13 @@ def run_benchmark(profile: Profile, configs: dict, *, gan_mdn: dict | None = Non
                                            generator=generator, simulate=simulate,
                                            mdn=(gan_mdn or {}).get(name))
                     _write_part(path, part, chash)
+                elif ("designer/curve" not in part
+                      and curve_budget(profile) > designer.budget):  # a part from before
+                    part.update(_curve_part(profile, target, ds=ds, train_packed=train_packed,
+                                            dm=dm, n_designs=designer.n_designs,
+                                            generator=generator, simulate=simulate,
+                                            mdn=(gan_mdn or {}).get(name)))
+                    _write_part(path, part, chash)  # the r_T run added: nothing else reruns
                 key = f"{target:.2f}"
                 near = np.argsort(np.abs(ds.y - target), kind="stable")[:k]
                 rows.append(design_row("lookup", name, target, ds.x[near], ds.y[near],
@@ -197,13 +236,22 @@ def run_benchmark(profile: Profile, configs: dict, *, gan_mdn: dict | None = Non
                     reps = np.abs(y - target) / target
                     curves[f"{name}|{method}|{key}|0"] = (
                         best_of_n_curve(reps) if method == "flow" else running_best(reps))
-                rows.append(design_row("designer", name, target, part["designer/images"],
-                                       part["designer/y"], train_packed, dm.delta,
-                                       len(part["designer/trace"]),
-                                       float(part["designer/wall_s"])))
+                row = design_row("designer", name, target, part["designer/images"],
+                                 part["designer/y"], train_packed, dm.delta,
+                                 len(part["designer/trace"]), float(part["designer/wall_s"]))
+                if "designer/curve" in part:  # what the r_T run's longer budget gave
+                    long_rep = np.asarray(part["designer/curve_rep"], np.float64)
+                    row.update({"long_simulations": len(part["designer/curve"]),
+                                "long_mean_rep_pct": 100 * float(long_rep.mean()),
+                                "long_max_rep_pct": 100 * float(long_rep.max())})
+                rows.append(row)
                 timings[f"{name}|{key}"] = {**json.loads(str(part["designer/timings"])),
                                             "wall_s": float(part["designer/wall_s"])}
-                curves[f"{name}|designer|{key}|0"] = part["designer/trace"]
+                if "designer/curve_wall_s" in part:  # the r_T run's own wall time
+                    timings[f"{name}|{key}"]["curve_wall_s"] = float(
+                        part["designer/curve_wall_s"])
+                curves[f"{name}|designer|{key}|0"] = part.get("designer/curve",
+                                                              part["designer/trace"])
                 designs[f"{key}/images"] = part["designer/images"]
                 designs[f"{key}/absorption"] = part["designer/y"]
                 designs[f"{key}/simulations"] = part["designer/simulations"]
