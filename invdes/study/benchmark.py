@@ -123,37 +123,21 @@ def _simulated_part(profile: Profile, name: str, target: float, *, ds, train_pac
         out["adjoint/y"] = simulate(out["adjoint/images"])
         out["adjoint/wall_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    result = designer.design(
-        target, generator=generator, simulate=simulate, train_z=ds.z, train_y=ds.y,
-        train_packed=train_packed, delta=dm.delta, surrogate=dm.surrogate,
-        gradient_surrogate=dm.gradient_surrogate, flow=dm.flow, mdn=mdn)
+    result = _design(designer, target, ds=ds, train_packed=train_packed, dm=dm,
+                     generator=generator, simulate=simulate, mdn=mdn)
     out.update({"designer/images": result.images, "designer/y": result.absorption,
                 "designer/simulations": result.simulations, "designer/trace": result.trace,
                 "designer/wall_s": time.perf_counter() - t0,
                 "designer/timings": np.array(json.dumps(result.timings_s))})
-    if curve_budget(profile) > designer.budget:
-        out.update(_curve_part(profile, target, ds=ds, train_packed=train_packed, dm=dm,
-                               n_designs=designer.n_designs, generator=generator,
-                               simulate=simulate, mdn=mdn))
     return out
 
 
-def _curve_part(profile: Profile, target: float, *, ds, train_packed, dm, n_designs: int,
-                generator, simulate, mdn) -> dict:
-    """The designer's r_T run at one target: the profile's designer given as many simulations
-    as one BO run. Its running best is the designer's r_T curve; its designs' REP says what the
-    longer budget buys."""
-    from invdes.study import designer_models
-
-    designer = designer_models.designer_for(profile, budget=curve_budget(profile),
-                                            n_designs=n_designs)
-    t0 = time.perf_counter()
-    result = designer.design(
+def _design(designer, target: float, *, ds, train_packed, dm, generator, simulate, mdn):
+    """``designer.design`` at ``target`` with the data set's models and simulator."""
+    return designer.design(
         target, generator=generator, simulate=simulate, train_z=ds.z, train_y=ds.y,
         train_packed=train_packed, delta=dm.delta, surrogate=dm.surrogate,
         gradient_surrogate=dm.gradient_surrogate, flow=dm.flow, mdn=mdn)
-    return {"designer/curve": result.trace, "designer/curve_rep": result.rep,
-            "designer/curve_wall_s": time.perf_counter() - t0}
 
 
 def run_benchmark(profile: Profile, configs: dict, *, gan_mdn: dict | None = None,
@@ -192,24 +176,31 @@ def run_benchmark(profile: Profile, configs: dict, *, gan_mdn: dict | None = Non
             deltas[name] = dm.delta
             simulate = simulator_for(profile, name, n_jobs=n_jobs)
             designer = designer_models.designer_for(profile, n_designs=k)
+            # the r_T run: the same designer given as many simulations as one BO run; its
+            # running best is the designer's r_T curve, its designs say what that budget buys
+            long_designer = (designer_models.designer_for(profile, budget=curve_budget(profile),
+                                                          n_designs=k)
+                             if curve_budget(profile) > designer.budget else None)
             designs = {}
             for target in tqdm(ev.targets, desc=f"benchmark {name}", unit="target",
                                disable=not progress):
                 path = part_path(profile.name, name, target)
                 part = _read_part(path, chash)
+                mdn = (gan_mdn or {}).get(name)
                 if part is None:
                     part = _simulated_part(profile, name, target, ds=ds,
                                            train_packed=train_packed, dm=dm, designer=designer,
-                                           generator=generator, simulate=simulate,
-                                           mdn=(gan_mdn or {}).get(name))
+                                           generator=generator, simulate=simulate, mdn=mdn)
                     _write_part(path, part, chash)
-                elif ("designer/curve" not in part
-                      and curve_budget(profile) > designer.budget):  # a part from before
-                    part.update(_curve_part(profile, target, ds=ds, train_packed=train_packed,
-                                            dm=dm, n_designs=designer.n_designs,
-                                            generator=generator, simulate=simulate,
-                                            mdn=(gan_mdn or {}).get(name)))
-                    _write_part(path, part, chash)  # the r_T run added: nothing else reruns
+                if long_designer is not None and "designer/curve" not in part:
+                    # stored on its own, so a part from before it existed keeps the rest
+                    t0 = time.perf_counter()
+                    result = _design(long_designer, target, ds=ds, train_packed=train_packed,
+                                     dm=dm, generator=generator, simulate=simulate, mdn=mdn)
+                    part.update({"designer/curve": result.trace,
+                                 "designer/curve_rep": result.rep,
+                                 "designer/curve_wall_s": time.perf_counter() - t0})
+                    _write_part(path, part, chash)
                 key = f"{target:.2f}"
                 near = np.argsort(np.abs(ds.y - target), kind="stable")[:k]
                 rows.append(design_row("lookup", name, target, ds.x[near], ds.y[near],
