@@ -173,10 +173,12 @@ class RecordingSimulate:
 
     def __init__(self):
         self.batches: list[np.ndarray] = []
+        self.images: list[np.ndarray] = []
 
     def __call__(self, images):
         y = simulate(images)
         self.batches.append(y.copy())  # the designer updates its own array in place
+        self.images.append(np.array(images, copy=True))
         return y
 
 
@@ -244,6 +246,27 @@ def test_the_best_early_designs_step_before_the_rest_of_the_first_batch(problem)
     _, _, plain = _recorded_design(problem, early_rounds=0)
     assert len(plain[0]) == 13  # early_rounds = 0: the whole first batch at once
     assert res.n_simulations <= 80 and len(res.rep) == 8
+
+
+def test_an_image_simulated_before_is_never_simulated_again(problem):
+    sim = RecordingSimulate()
+    designer, res = _run(problem, sim, budget=120)
+    keys = [image.tobytes() for batch in sim.images for image in batch]
+    assert len(keys) == res.n_simulations
+    assert len(set(keys)) == len(keys)  # every simulation is of a new image
+    # the rough judge does lead line searches back to images they have seen (for free)
+    assert any(e == "repeat" for _, e in designer.events_)
+
+
+def test_simulations_left_go_below_the_floor(problem):
+    """With every first design within the REP floor, the refinement goes on below it while
+    the budget lasts, instead of stopping after the first batch (the r_T curve)."""
+    designer, res, batches = _recorded_design(problem, budget=120, rep_floor=0.9,
+                                              early_rounds=0)
+    first = np.abs(batches[0] - 0.6) / 0.6
+    assert len(batches[0]) == 13 and first.max() < 0.9  # all within the floor at once
+    assert res.n_simulations > len(batches[0])  # the floor was lowered, not the loop ended
+    assert res.trace[-1] < first.min()  # and the best design improved there
 
 
 @pytest.mark.parametrize("params, message", [

@@ -22,9 +22,11 @@ refine, verify), on the GAN's latent space:
    regula falsi once the target is bracketed). A step is taken only when the new image keeps
    the novelty and diversity rules; the design keeps its best simulated point. Each round
    steps the worst ``refine_fraction`` of the ``n_designs`` best designs, worst first, and
-   the ``polish_best`` best of them; designs within ``rep_floor`` stop. A design that keeps
-   failing after ``max_restarts`` new directions is retired, and the next-best spare of the
-   first batch takes its place.
+   the ``polish_best`` best of them; designs within ``rep_floor`` stop (once all of them are
+   within it, simulations left go to a ten times lower floor). A step whose image was
+   simulated before costs no simulation: the line learns that point's absorption for free and
+   counts a failure. A design that keeps failing after ``max_restarts`` new directions is
+   retired, and the next-best spare of the first batch takes its place.
 6. **Verification**: every returned absorption is an RCWA result. The answer is picked from
    every simulated structure (initial designs and every refinement step, each of which met the
    rules when it was made): new ones (>= ``delta``) first, lowest REP first, each at least
@@ -101,6 +103,16 @@ class _Simulated:
 #: failed steps along one direction before a design turns (or, past max_restarts, retires)
 _FAILURES_PER_DIRECTION = 3
 
+#: the lowest REP floor the refinement goes down to when simulations are left (about the
+#: RCWA's round-off in a band-averaged absorption)
+_LOWEST_FLOOR = 1e-10
+
+
+def _keys(images: np.ndarray) -> list[bytes]:
+    """One hashable key per binary image (n, h, w): its bit-packed bytes."""
+    flat = np.asarray(images, np.uint8).reshape(len(images), -1)
+    return [row.tobytes() for row in np.packbits(flat, axis=1)]
+
 
 class _Line:
     """The search of one design along z0 + s * u (u a unit vector): simulated points (s, y)."""
@@ -117,8 +129,11 @@ class _Line:
         below = [p for p in pts if p[1] < target]
         above = [p for p in pts if p[1] >= target]
         if below and above:  # bracketed: regula falsi between the closest points on each side
-            (s_a, y_a) = max(below, key=lambda p: p[1])
+            # the closest value on each side; among equal values (a repeated image) the point
+            # nearest the other side, so that the bracket narrows in s
             (s_b, y_b) = min(above, key=lambda p: p[1])
+            (s_a, y_a) = max(below, key=lambda p: (p[1], -abs(p[0] - s_b)))
+            (s_b, y_b) = min(above, key=lambda p: (p[1], abs(p[0] - s_a)))
             s = (s_a + (target - y_a) * (s_b - s_a) / (y_b - y_a) if y_b != y_a
                  else 0.5 * (s_a + s_b))
         elif len(pts) >= 2:  # secant through the two points nearest the target
@@ -147,7 +162,9 @@ class ComposedDesigner:
         adjoint_starts, adjoint_steps: neural-adjoint descents from the best-ranked proposals.
         uncertainty_weight: weight of the ensemble std in the ranking score.
         oversample: designs simulated first per design returned (spares for the final pick).
-        rep_floor: a design whose REP is below it is not refined further.
+        rep_floor: a design whose REP is below it is not refined further while others are
+            above it; once every design in contention is within it, the floor falls tenfold
+            (down to 1e-10) so that a run with simulations left keeps improving.
         refine_fraction: share of the designs in contention (the ``n_designs`` best by
             simulated REP) stepped per round, worst first: the budget goes where the mean and
             the maximum REP can still fall.
@@ -334,6 +351,10 @@ class ComposedDesigner:
         dy = np.full(len(dz), np.nan)  # simulated absorption (NaN: not simulated yet)
         # every simulated structure that met the rules when it was made, for the final pick
         pool: list[_Simulated] = []
+        # every simulated image (bit-packed bytes) -> its absorption: a step whose image was
+        # simulated before costs no simulation (a line search on a rough y(z) often lands on
+        # an image it has already seen, e.g. when its bracket straddles a jump)
+        seen: dict[bytes, float] = {}
         lines: list[_Line | None] = [None] * len(dz)
         self.events_ = []  # (design, outcome) of every refinement step, for diagnosis
         rng = np.random.default_rng([int(self.seed), 7])
@@ -343,6 +364,7 @@ class ComposedDesigner:
             if len(idx) == 0:
                 return
             dy[idx] = run_sim(dimg[idx])
+            seen.update(zip(_keys(dimg[idx]), dy[idx].tolist(), strict=True))
             pool.extend(_Simulated(dz[i].copy(), dimg[i].copy(), float(dy[i]), float(dnov[i]),
                                    kept_src[i], int(i)) for i in idx)
 
@@ -372,12 +394,21 @@ class ComposedDesigner:
             nov = nv.nearest_distance(packed, train_packed)
             # distance of each step's image to every current design (its own excluded below)
             to_designs = nv.cross_distance(packed, nv.pack(dimg))  # (steps, designs)
-            valid = []
-            for k, (i, _s) in enumerate(steps):
+            valid, repeated = [], False
+            keys = _keys(images)
+            for k, (i, s) in enumerate(steps):
                 others = np.delete(to_designs[k], i)
                 far = bool(others.min() >= delta / 2) if len(others) else True
                 unchanged = np.array_equal(images[k], dimg[i])
                 new_enough = nov[k] >= min(delta, dnov[i])  # never less new than it was
+                if new_enough and far and not unchanged and keys[k] in seen:
+                    # an image simulated before: its absorption is known, the line learns
+                    # the point for free, and the step counts as a failure (no progress)
+                    lines[i].points.append((s, seen[keys[k]]))
+                    lines[i].failures += 1
+                    repeated = True
+                    self.events_.append((i, "repeat"))
+                    continue
                 self.events_.append((i, "ok" if new_enough and far and not unchanged else
                                      "unchanged" if unchanged else
                                      "near-train" if not new_enough else "near-design"))
@@ -388,6 +419,7 @@ class ComposedDesigner:
                     lines[i].scale *= 2.0 if unchanged else 0.5
             if valid:
                 ys = run_sim(images[valid])
+                seen.update(zip([keys[k] for k in valid], ys.tolist(), strict=True))
                 for k, y in zip(valid, ys, strict=True):
                     i, s = steps[k]
                     lines[i].points.append((s, float(y)))
@@ -402,7 +434,7 @@ class ComposedDesigner:
                     else:
                         lines[i].failures += 1
             refine_s[0] += time.perf_counter() - t_step - (timings["simulation_s"] - sim_s)
-            return bool(valid)
+            return bool(valid) or repeated
 
         # 4. simulate the kept designs (best score first): the first few, a few line steps on
         # the best of them, then the rest of the batch
@@ -423,14 +455,20 @@ class ComposedDesigner:
         # 5. refinement along lines, checked by the RCWA
         retired = np.zeros(len(dz), bool)
         idle_rounds = 0
+        floor = float(self.rep_floor)
         while (len(trace) < self.budget and gradient_surrogate is not None
                and idle_rounds < 8):
             rep = np.abs(dy - target) / target
             # the designs in contention: the n_designs best of those not retired
             ranked = [int(i) for i in np.argsort(rep, kind="stable") if not retired[i]]
-            focus = [i for i in ranked[: self.n_designs] if rep[i] > self.rep_floor]
+            focus = [i for i in ranked[: self.n_designs] if rep[i] > floor]
             if not focus:
-                break
+                # every design in contention is within the floor, and simulations are left:
+                # they go to a ten times lower floor rather than unused (the r_T curve)
+                if not ranked or floor <= _LOWEST_FLOOR:
+                    break
+                floor /= 10.0
+                continue
             share = sorted(focus, key=lambda i: -rep[i])  # worst first
             share = share[: math.ceil(float(self.refine_fraction) * len(share))]
             polished = [i for i in focus[: int(self.polish_best)] if i not in share]

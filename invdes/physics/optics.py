@@ -126,7 +126,10 @@ def absorption(images, config: OpticsConfig | None = None, *, n_jobs: int | None
     n_jobs = default_n_jobs() if n_jobs is None else int(n_jobs)
     if n_jobs < 1:
         raise ValueError(f"n_jobs must be >= 1; got {n_jobs}")
-    chunks = [imgs[i : i + chunk_size] for i in range(0, n, chunk_size)]
+    # at most chunk_size images per task, but small batches split evenly over the processes
+    # (a batch of 4 would otherwise run on one core)
+    size = max(1, min(int(chunk_size), -(-n // n_jobs)))
+    chunks = [imgs[i : i + size] for i in range(0, n, size)]
     from tqdm import tqdm
 
     bar = tqdm(total=n, desc="RCWA", unit="img", disable=not progress)
