@@ -171,10 +171,14 @@ class DesignerConfig:
     #: 0.625, 0.675 and 0.725 of Data-I, between chapter 8's targets): 1.6 designs simulated
     #: first per design returned, the worst half of the designs in contention stepped per
     #: round, a design retired after one new direction has failed too, gave a lower mean and
-    #: max REP at all four than every design stepped every round with 1.3 (chapter 8)
+    #: max REP at all four than every design stepped every round with 1.3 (chapter 8). Once a
+    #: repeated image cost no simulation, the worst quarter per round (0.25) gave a lower mean
+    #: REP than the worst half at 4 of 4 Data-I and 2 of 4 Data-II development targets and a
+    #: lower or equal max at all 8; a third (0.34) and 0.15 were in between
+    #: (benchmarks/results/designer_refinement_fraction_dev.txt)
     oversample: float = 1.6
     rep_floor: float = 1e-5
-    refine_fraction: float = 0.5
+    refine_fraction: float = 0.25
     max_restarts: int = 1
     #: the first 8 designs simulated alone, then 3 line steps of their best 2, before the rest
     #: of the first batch: on the development targets above (benchmarks/designer_early.py) the

@@ -186,7 +186,7 @@ class ComposedDesigner:
                  lookup_k: int = 32, lookup_jitter: float = 0.15, adjoint_starts: int = 128,
                  adjoint_steps: int = 60, uncertainty_weight: float = 1.0,
                  oversample: float = 1.6, rep_floor: float = 1e-5,
-                 refine_fraction: float = 0.5, max_restarts: int = 1,
+                 refine_fraction: float = 0.25, max_restarts: int = 1,
                  polish_best: int = 0, early_designs: int = 8, early_rounds: int = 3,
                  early_width: int = 2,
                  max_step: float = 0.3, novelty_margin: float = 1.1, seed: int = 0):
