@@ -222,8 +222,10 @@ def test_stalled_designs_retire_and_spares_take_their_place(problem):
     events = designer.events_
     retired = {i for i, e in events if e == "retired"}
     assert retired  # a rough judge stalls some lines
-    for i in retired:  # never stepped again once retired
+    for i in retired:  # never stepped again once retired, until the retired come back
         after = events[[k for k, (j, e) in enumerate(events) if j == i and e == "retired"][0]:]
+        back = [k for k, (j, e) in enumerate(after) if e == "revived"]
+        after = after[: back[0]] if back else after
         assert not [e for j, e in after if j == i and e.startswith("sim")]
     rep0 = np.abs(batches[0] - 0.6) / 0.6
     spares = set(np.argsort(rep0, kind="stable")[8:].tolist())
@@ -267,6 +269,18 @@ def test_simulations_left_go_below_the_floor(problem):
     assert len(batches[0]) == 13 and first.max() < 0.9  # all within the floor at once
     assert res.n_simulations > len(batches[0])  # the floor was lowered, not the loop ended
     assert res.trace[-1] < first.min()  # and the best design improved there
+
+
+def test_retired_designs_come_back_while_simulations_are_left(problem):
+    designer, res, _ = _recorded_design(problem, budget=400, max_restarts=0, early_rounds=0)
+    events = designer.events_
+    revived = [k for k, (_, e) in enumerate(events) if e == "revived"]
+    assert revived  # every design stalled before the budget was spent
+    first = revived[0]
+    back = {i for i, e in events[:first] if e == "retired"}
+    stepped_again = {i for i, e in events[first:] if e.startswith("sim")}
+    assert back & stepped_again  # a retired design was simulated again after coming back
+    assert res.n_simulations <= 400 and len(res.rep) == 8
 
 
 @pytest.mark.parametrize("params, message", [

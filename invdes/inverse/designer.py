@@ -26,7 +26,9 @@ refine, verify), on the GAN's latent space:
    within it, simulations left go to a ten times lower floor). A step whose image was
    simulated before costs no simulation: the line learns that point's absorption for free and
    counts a failure. A design that keeps failing after ``max_restarts`` new directions is
-   retired, and the next-best spare of the first batch takes its place.
+   retired, and the next-best spare of the first batch takes its place; when no design is left
+   to step and simulations are, the retired ones come back for one more direction each (at
+   most ``_MAX_REVIVALS`` times), then the floor falls.
 6. **Verification**: every returned absorption is an RCWA result. The answer is picked from
    every simulated structure (initial designs and every refinement step, each of which met the
    rules when it was made): new ones (>= ``delta``) first, lowest REP first, each at least
@@ -106,6 +108,10 @@ _FAILURES_PER_DIRECTION = 3
 #: the lowest REP floor the refinement goes down to when simulations are left (about the
 #: RCWA's round-off in a band-averaged absorption)
 _LOWEST_FLOOR = 1e-10
+
+#: how often the retired designs may come back when simulations are left and no other design
+#: can be stepped (each time for one more new direction)
+_MAX_REVIVALS = 5
 
 
 def _keys(images: np.ndarray) -> list[bytes]:
@@ -455,19 +461,26 @@ class ComposedDesigner:
         # 5. refinement along lines, checked by the RCWA
         retired = np.zeros(len(dz), bool)
         idle_rounds = 0
-        floor = float(self.rep_floor)
+        floor, revivals = float(self.rep_floor), 0
         while (len(trace) < self.budget and gradient_surrogate is not None
                and idle_rounds < 8):
             rep = np.abs(dy - target) / target
             # the designs in contention: the n_designs best of those not retired
             ranked = [int(i) for i in np.argsort(rep, kind="stable") if not retired[i]]
             focus = [i for i in ranked[: self.n_designs] if rep[i] > floor]
-            if not focus:
-                # every design in contention is within the floor, and simulations are left:
-                # they go to a ten times lower floor rather than unused (the r_T curve)
-                if not ranked or floor <= _LOWEST_FLOOR:
+            if not focus:  # simulations are left, but no design to step: rather than stop,
+                if retired.any() and revivals < _MAX_REVIVALS:
+                    # the retired designs come back, each for one more new direction
+                    revivals += 1
+                    for i in np.flatnonzero(retired):
+                        lines[i].failures = _FAILURES_PER_DIRECTION
+                        lines[i].restarts = int(self.max_restarts) - 1  # one more turn
+                    self.events_.extend((int(i), "revived") for i in np.flatnonzero(retired))
+                    retired[:] = False
+                elif ranked and floor > _LOWEST_FLOOR:
+                    floor /= 10.0  # every design in contention is within the floor: lower it
+                else:
                     break
-                floor /= 10.0
                 continue
             share = sorted(focus, key=lambda i: -rep[i])  # worst first
             share = share[: math.ceil(float(self.refine_fraction) * len(share))]
