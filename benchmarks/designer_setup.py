@@ -1,7 +1,7 @@
 """What the designer comparisons (``designer_ranking.py``, ``designer_refinement.py``,
-``designer_early.py``) load for one data set: the command-line arguments they share, the
-committed designer models, the data set, the GAN-MDN, the generator and the data set's
-simulator; and one design with overrides of the profile's settings."""
+``designer_early.py``, ``designer_against_commit.py``) load for one data set: the command-line
+arguments they share, the committed designer models, the data set, the GAN-MDN, the generator
+and the data set's simulator; and one design with overrides of the profile's settings."""
 
 from __future__ import annotations
 

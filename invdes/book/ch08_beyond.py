@@ -118,8 +118,8 @@ def add_lookup_lines(fig, table: pd.DataFrame, dataset: str, targets) -> None:
 def above_bo(own: np.ndarray, bo_curves: list[np.ndarray]) -> np.ndarray:
     """The simulation counts T (1-based) where the designer's r_T ``own`` lies above BO's, up to
     the longest BO record. BO's r_T at T is the mean over the seeds whose record reaches T; a
-    designer run that ended before (its budget spent, or every design within its REP floor)
-    keeps its last best."""
+    designer run that ended before (its budget spent, or nothing left to step) keeps its last
+    best."""
     horizon = max(len(c) for c in bo_curves)
     padded = np.full((len(bo_curves), horizon), np.nan)
     for row, c in zip(padded, bo_curves, strict=True):
