@@ -114,10 +114,9 @@ _LOWEST_FLOOR = 1e-10
 _MAX_REVIVALS = 5
 
 
-def _keys(images: np.ndarray) -> list[bytes]:
-    """One hashable key per binary image (n, h, w): its bit-packed bytes."""
-    flat = np.asarray(images, np.uint8).reshape(len(images), -1)
-    return [row.tobytes() for row in np.packbits(flat, axis=1)]
+def _keys(packed: nv.PackedImages) -> list[bytes]:
+    """One hashable key per bit-packed image: its words' bytes."""
+    return [row.tobytes() for row in packed.words]
 
 
 class _Line:
@@ -370,7 +369,7 @@ class ComposedDesigner:
             if len(idx) == 0:
                 return
             dy[idx] = run_sim(dimg[idx])
-            seen.update(zip(_keys(dimg[idx]), dy[idx].tolist(), strict=True))
+            seen.update(zip(_keys(nv.pack(dimg[idx])), dy[idx].tolist(), strict=True))
             pool.extend(_Simulated(dz[i].copy(), dimg[i].copy(), float(dy[i]), float(dnov[i]),
                                    kept_src[i], int(i)) for i in idx)
 
@@ -401,7 +400,7 @@ class ComposedDesigner:
             # distance of each step's image to every current design (its own excluded below)
             to_designs = nv.cross_distance(packed, nv.pack(dimg))  # (steps, designs)
             valid, repeated = [], False
-            keys = _keys(images)
+            keys = _keys(packed)
             for k, (i, s) in enumerate(steps):
                 others = np.delete(to_designs[k], i)
                 far = bool(others.min() >= delta / 2) if len(others) else True
