@@ -42,6 +42,9 @@ def test_parallel_batch_matches_serial_and_keeps_order():
     serial = np.array([optics.absorption_spectrum(im, CFG).band_average for im in images])
     parallel = optics.absorption(images, CFG, n_jobs=2, chunk_size=1)
     np.testing.assert_allclose(parallel, serial, atol=1e-12)
+    # a batch smaller than chunk_size * n_jobs is split over both processes, in order
+    np.testing.assert_allclose(optics.absorption(images[:3], CFG, n_jobs=2), serial[:3],
+                               atol=1e-12)
     assert len(set(np.round(serial, 8))) == 5  # the images differ, so order is tested
 
 
