@@ -471,10 +471,10 @@ class ComposedDesigner:
                 if retired.any() and revivals < _MAX_REVIVALS:
                     # the retired designs come back, each for one more new direction
                     revivals += 1
-                    for i in np.flatnonzero(retired):
+                    for i in np.flatnonzero(retired).tolist():
                         lines[i].failures = _FAILURES_PER_DIRECTION
                         lines[i].restarts = int(self.max_restarts) - 1  # one more turn
-                    self.events_.extend((int(i), "revived") for i in np.flatnonzero(retired))
+                        self.events_.append((i, "revived"))
                     retired[:] = False
                 elif ranked and floor > _LOWEST_FLOOR:
                     floor /= 10.0  # every design in contention is within the floor: lower it
