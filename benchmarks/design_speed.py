@@ -74,8 +74,8 @@ def main() -> None:
     t_random = best(lambda: generator.generate(random_latent_candidates(dim, args.n, 0)))
     t_unverified = best(lambda: models["gan-mdn"].sample(args.target, args.n, 0))
     t_verified = best(lambda: design(args.target, dataset=args.dataset, n=args.n,
-                                     profile=profile, n_jobs=args.n_jobs, progress=False,
-                                     models=models, generator=generator))
+                                     method="gan-mdn", profile=profile, n_jobs=args.n_jobs,
+                                     progress=False, models=models, generator=generator))
     print(f"baseline, {args.n} random-latent candidates (generator only): {t_random:.3f} s")
     print(f"{args.n} unverified GAN-MDN candidates: {t_unverified:.3f} s "
           f"({t_unverified / t_random:.1f}x baseline; budget 1 s -> "

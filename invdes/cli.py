@@ -175,8 +175,10 @@ def cmd_design(args: argparse.Namespace) -> int:
             if args.budget is not None and args.method != "refine":
                 raise ValueError("--budget applies to --method refine only")
             if args.method == "refine" and args.no_verify:
-                raise ValueError("--method refine always simulates (it refines with the "
-                                 "RCWA); drop --no-verify")
+                raise ValueError("--method refine (the default) always simulates (it refines "
+                                 "with the RCWA); drop --no-verify, or sample without "
+                                 "simulation with --method gan-mdn, pca-mdn, direct-mdn or "
+                                 "random-latent")
             result = design(target, dataset=args.dataset, n=args.n, method=args.method,
                             seed=args.seed, verify=not args.no_verify, profile=args.profile,
                             progress=not args.json, budget=args.budget)
@@ -261,9 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Data-I (3x3 latent, 96x96) or Data-II (2x2 latent, 64x64)")
     p.add_argument("--n", type=_positive_int, default=30,
                    help=f"number of candidates (1 to {MAX_CANDIDATES:,})")
-    p.add_argument("--method", default="gan-mdn", choices=DESIGN_METHODS,
-                   help="refine: new designs proposed, filtered by a surrogate and refined "
-                   "with the RCWA (chapter 8); the others sample a trained inverse model")
+    p.add_argument("--method", default="refine", choices=DESIGN_METHODS,
+                   help="refine (default): new designs proposed, filtered by a surrogate and "
+                   "refined with the RCWA (chapter 8); the others sample a trained inverse "
+                   "model (or random latents) and simulate each candidate once")
     p.add_argument("--budget", type=_positive_int, default=None,
                    help=f"RCWA simulations --method refine may spend (n to {MAX_BUDGET:,}; "
                    "default: 200 per 30 designs)")

@@ -151,3 +151,21 @@ def test_design_api_checks_the_number_of_candidates_first():
             check_n(bad)
     with pytest.raises(ValueError, match="got 100000000"):  # before any model is loaded
         design(0.6, n=100_000_000, profile="smoke")
+
+
+def test_design_defaults_to_the_composed_designer():
+    """``--method refine`` is the default (chapter 8's benchmark: new designs, REP one to two
+    orders of magnitude below the GAN-MDN's); asking it not to simulate is a one-line error
+    before anything is loaded, and the default budget stays within the allowed range."""
+    import inspect
+
+    from invdes.config import get_profile
+    from invdes.design import MAX_BUDGET, default_budget, design
+
+    assert cli.build_parser().parse_args(["design", "--target", "0.6"]).method == "refine"
+    assert inspect.signature(design).parameters["method"].default == "refine"
+    with pytest.raises(ValueError, match="always simulates.*verify=False applies to gan-mdn"):
+        design(0.6, verify=False, profile="smoke")
+    paper = get_profile("paper")
+    assert default_budget(paper, 30) == 200 and default_budget(paper, 1) == 7
+    assert default_budget(paper, 10_000) == MAX_BUDGET  # capped, not an error

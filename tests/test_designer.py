@@ -281,6 +281,13 @@ def test_retired_designs_come_back_while_simulations_are_left(problem):
     stepped_again = {i for i, e in events[first:] if e.startswith("sim")}
     assert back & stepped_again  # a retired design was simulated again after coming back
     assert res.n_simulations <= 400 and len(res.rep) == 8
+    # they come back again only after a simulation (a run whose lines are all stuck ends)
+    starts = [k for k in revived if k == 0 or events[k - 1][1] != "revived"]
+    for a, b in zip(starts, starts[1:], strict=False):
+        assert _simulated_designs(events[a:b])
+    # and keep coming back while that leads to simulations: the run ends with the budget
+    # spent or after a return that simulated nothing
+    assert res.n_simulations == 400 or not _simulated_designs(events[starts[-1]:])
 
 
 @pytest.mark.parametrize("params, message", [
@@ -336,3 +343,46 @@ def test_designer_step_keeps_finished_surrogates(tmp_path, monkeypatch):
     assert fits == ["z"] and second["test_rmse"] == first["test_rmse"]
     dm.train_designer_models(profile, "data-ii", ds, {"a": 2})
     assert fits == ["z", "z"]
+
+
+class SteepSurrogate(LatentSurrogate):
+    """The latent surrogate with its slope overstated 10^5 times: its Newton steps are far too
+    short to move a single pixel."""
+
+    def predict_tf(self, z):
+        return 1e5 * super().predict_tf(z)
+
+
+def test_a_step_that_moves_no_pixel_is_lengthened_not_given_up(problem):
+    """Lines whose steps move no pixel fail and retire at first; once every design has stalled,
+    such steps are lengthened (twice as long each time) until the image changes, and the lines
+    simulate again instead of the run ending with simulations left."""
+    steep = SteepSurrogate(problem["z"], problem["y"])
+    designer = ComposedDesigner(n_designs=8, budget=60, n_proposals=400, lookup_k=8,
+                                adjoint_starts=0, early_rounds=0)
+    res = designer.design(0.6, generator=LinearGenerator(), simulate=simulate,
+                          train_z=problem["z"], train_y=problem["y"],
+                          train_packed=problem["packed"], delta=problem["delta"],
+                          surrogate=problem["surrogate"], gradient_surrogate=steep)
+    events = designer.events_
+    stalled = next(k for k, (_, e) in enumerate(events) if e == "revived")
+    assert not _simulated_designs(events[:stalled])  # no line moved a pixel before
+    late = events[stalled:]
+    unmoved = {i for i, e in late if e == "unchanged"}
+    assert unmoved & set(_simulated_designs(late))  # lengthened until they simulated
+    assert res.n_simulations == 60  # the whole budget goes to the lines, none is given up
+    first = np.abs(simulate(LinearGenerator().generate(res.z)) - 0.6) / 0.6
+    np.testing.assert_allclose(first, res.rep)
+
+
+def test_a_line_never_proposes_a_step_shorter_than_one_that_moved_no_pixel():
+    from invdes.inverse.designer import _Line
+
+    line = _Line(np.zeros(4, np.float32), 0.59999, np.eye(4)[0], slope=1e5)
+    assert abs(line.next_step(0.6, 0.3)) < 1e-9  # the Newton step: far too short
+    line.min_move = 0.01
+    assert line.next_step(0.6, 0.3) == pytest.approx(0.01)  # from the best point, same side
+    line.points.append((0.05, 0.61))  # the best point stays at s = 0
+    assert abs(line.next_step(0.6, 0.3)) >= 0.01 - 1e-12
+    line.min_move = 1.0
+    assert line.next_step(0.6, 0.3) == pytest.approx(0.3)  # never beyond max_step

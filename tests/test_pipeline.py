@@ -184,7 +184,8 @@ def test_mismatched_config_is_not_used(smoke_copy):
 
 def test_design_cli_ranks_writes_and_is_deterministic(smoke_copy, tmp_path, capsys):
     out = tmp_path / "design"
-    args = ["design", "--target", "0.06", "--profile", "smoke", "--n", "4", "--seed", "3"]
+    args = ["design", "--target", "0.06", "--profile", "smoke", "--n", "4", "--seed", "3",
+            "--method", "gan-mdn"]
     assert main(args + ["--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "rank" in text and "REP %" in text
@@ -204,7 +205,7 @@ def test_design_cli_ranks_writes_and_is_deterministic(smoke_copy, tmp_path, caps
 
 def test_design_without_verification_skips_simulation(smoke_copy, capsys):
     assert main(["design", "--target", "0.06", "--profile", "smoke", "--n", "3",
-                 "--no-verify", "--json"]) == 0
+                 "--method", "gan-mdn", "--no-verify", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["verified"] is False and "simulation_s" not in summary["timings_s"]
 
@@ -254,7 +255,7 @@ def test_models_without_the_uncommitted_direct_mdn_weights(smoke_copy, capsys, t
 
 def test_design_warns_outside_training_range(smoke_copy, capsys):
     assert main(["design", "--target", "0.9", "--profile", "smoke", "--n", "2",
-                 "--no-verify"]) == 0
+                 "--method", "gan-mdn", "--no-verify"]) == 0
     assert "outside the absorption range seen in training" in capsys.readouterr().err
 
 
@@ -282,9 +283,10 @@ def test_bo_spread_runs_have_their_own_seeded_records(smoke_copy):
 
 
 def test_design_refine_returns_new_verified_designs_within_budget(smoke_copy, tmp_path, capsys):
+    """The default method: the composed designer."""
     out = tmp_path / "refine"
-    args = ["design", "--method", "refine", "--target", "0.08", "--profile", "smoke", "--n", "4",
-            "--budget", "10", "--dataset", "data-ii"]
+    args = ["design", "--target", "0.08", "--profile", "smoke", "--n", "4", "--budget", "10",
+            "--dataset", "data-ii"]
     assert main(args + ["--json", "--out", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
     rows = summary["candidates"]
@@ -305,8 +307,9 @@ def test_design_refine_returns_new_verified_designs_within_budget(smoke_copy, tm
 
 @pytest.mark.parametrize("extra, message", [
     (["--method", "refine", "--n", "4", "--budget", "2"], "from the number of designs (4)"),
-    (["--budget", "5"], "--budget applies to --method refine only"),
+    (["--method", "gan-mdn", "--budget", "5"], "--budget applies to --method refine only"),
     (["--method", "refine", "--no-verify"], "always simulates"),
+    (["--no-verify"], "--method refine (the default) always simulates"),
 ])
 def test_design_refine_bad_budget_is_one_line(smoke_copy, capsys, extra, message):
     code = main(["design", "--target", "0.08", "--profile", "smoke", *extra])

@@ -25,10 +25,14 @@ refine, verify), on the GAN's latent space:
    the ``polish_best`` best of them; designs within ``rep_floor`` stop (once all of them are
    within it, simulations left go to a ten times lower floor). A step whose image was
    simulated before costs no simulation: the line learns that point's absorption for free and
-   counts a failure. A design that keeps failing after ``max_restarts`` new directions is
-   retired, and the next-best spare of the first batch takes its place; when no design is left
-   to step and simulations are, the retired ones come back for one more direction each (at
-   most ``_MAX_REVIVALS`` times), then the floor falls.
+   counts a failure, as does a step that moves no pixel (the next one is longer). A design
+   that keeps failing after ``max_restarts`` new directions is retired, and the next-best
+   spare of the first batch takes its place; when no design is left to step and simulations
+   are, the retired ones come back for one more direction each (again only after a
+   simulation, at most ``_MAX_REVIVALS`` times), then the floor falls. From then on a step
+   that moves no pixel is lengthened, twice as long each time, and counts a failure only once
+   it would exceed ``max_step``: lines near their target propose ever shorter steps, which
+   would otherwise end the run with simulations left.
 6. **Verification**: every returned absorption is an RCWA result. The answer is picked from
    every simulated structure (initial designs and every refinement step, each of which met the
    rules when it was made): new ones (>= ``delta``) first, lowest REP first, each at least
@@ -110,8 +114,9 @@ _FAILURES_PER_DIRECTION = 3
 _LOWEST_FLOOR = 1e-10
 
 #: how often the retired designs may come back when simulations are left and no other design
-#: can be stepped (each time for one more new direction)
-_MAX_REVIVALS = 5
+#: can be stepped (each time for one more new direction); they come back only when something
+#: was simulated since they last did, so a run whose lines are all stuck still ends
+_MAX_REVIVALS = 100
 
 
 def _keys(packed: nv.PackedImages) -> list[bytes]:
@@ -127,7 +132,14 @@ class _Line:
         self.points = [(0.0, float(y0))]
         self.failures = 0
         self.restarts = restarts  # new directions taken after repeated failures
-        self.scale = 1.0  # multiplies the next step after a rejected one
+        self.scale = 1.0  # multiplies the next step after one that came too close
+        #: a step from the line's best point shorter than this left the image unchanged
+        #: (doubled after each such step, kept for the line: its pixel scale along s)
+        self.min_move = 0.0
+
+    def best_s(self, target: float) -> float:
+        """Where on the line the point nearest the target lies (the design's own image)."""
+        return min(self.points, key=lambda p: abs(p[1] - target))[0]
 
     def next_step(self, target: float, s_max: float) -> float:
         pts = sorted(self.points)
@@ -149,7 +161,12 @@ class _Line:
             s = s_best[0] + (target - s_best[1]) / slope
         else:
             s = (target - pts[0][1]) / self.slope
-        return float(np.clip(s * self.scale, -s_max, s_max))
+        s *= self.scale
+        if self.min_move > 0.0:  # no shorter than a step that moved no pixel
+            anchor = self.best_s(target)
+            if abs(s - anchor) < self.min_move:
+                s = anchor + (self.min_move if s >= anchor else -self.min_move)
+        return float(np.clip(s, -s_max, s_max))
 
     def z_at(self, s: float) -> np.ndarray:
         return np.clip(self.z0 + s * self.u, -1.0, 1.0).astype(np.float32)
@@ -364,6 +381,7 @@ class ComposedDesigner:
         self.events_ = []  # (design, outcome) of every refinement step, for diagnosis
         rng = np.random.default_rng([int(self.seed), 7])
         refine_s = [0.0]  # wall time of the line steps, their simulations excluded
+        endgame = [False]  # set once no design was left to step with simulations left
 
         def simulate_designs(idx: np.ndarray) -> None:
             if len(idx) == 0:
@@ -373,9 +391,8 @@ class ComposedDesigner:
             pool.extend(_Simulated(dz[i].copy(), dimg[i].copy(), float(dy[i]), float(dnov[i]),
                                    kept_src[i], int(i)) for i in idx)
 
-        def step(focus: list[int]) -> bool:
-            """One line step of each design in ``focus`` (simulated ones); False when no step
-            met the rules (nothing simulated)."""
+        def step(focus: list[int]) -> None:
+            """One line step of each design in ``focus`` (simulated ones)."""
             t_step, sim_s = time.perf_counter(), timings["simulation_s"]
             fresh = [i for i in focus
                      if lines[i] is None or lines[i].failures >= _FAILURES_PER_DIRECTION]
@@ -399,7 +416,7 @@ class ComposedDesigner:
             nov = nv.nearest_distance(packed, train_packed)
             # distance of each step's image to every current design (its own excluded below)
             to_designs = nv.cross_distance(packed, nv.pack(dimg))  # (steps, designs)
-            valid, repeated = [], False
+            valid = []
             keys = _keys(packed)
             for k, (i, s) in enumerate(steps):
                 others = np.delete(to_designs[k], i)
@@ -411,7 +428,6 @@ class ComposedDesigner:
                     # the point for free, and the step counts as a failure (no progress)
                     lines[i].points.append((s, seen[keys[k]]))
                     lines[i].failures += 1
-                    repeated = True
                     self.events_.append((i, "repeat"))
                     continue
                 self.events_.append((i, "ok" if new_enough and far and not unchanged else
@@ -419,6 +435,14 @@ class ComposedDesigner:
                                      "near-train" if not new_enough else "near-design"))
                 if new_enough and far and not unchanged:
                     valid.append(k)
+                elif unchanged and endgame[0]:  # no pixel moved, and every design has
+                    # stalled once: the next step is at least twice as long, a failure only
+                    # once it cannot grow (a line near its target proposes ever shorter steps,
+                    # which would otherwise end the run with simulations left)
+                    move = abs(s - lines[i].best_s(target))
+                    lines[i].min_move = max(2.0 * move, 2.0 * lines[i].min_move, 1e-4)
+                    if lines[i].min_move > self.max_step:
+                        lines[i].failures += 1
                 else:  # rejected without a simulation: a longer step when no pixel moved,
                     lines[i].failures += 1  # a shorter one when it came too close
                     lines[i].scale *= 2.0 if unchanged else 0.5
@@ -439,7 +463,7 @@ class ComposedDesigner:
                     else:
                         lines[i].failures += 1
             refine_s[0] += time.perf_counter() - t_step - (timings["simulation_s"] - sim_s)
-            return bool(valid) or repeated
+
 
         # 4. simulate the kept designs (best score first): the first few, a few line steps on
         # the best of them, then the rest of the batch
@@ -459,18 +483,22 @@ class ComposedDesigner:
 
         # 5. refinement along lines, checked by the RCWA
         retired = np.zeros(len(dz), bool)
-        idle_rounds = 0
-        floor, revivals = float(self.rep_floor), 0
-        while (len(trace) < self.budget and gradient_surrogate is not None
-               and idle_rounds < 8):
+        floor, revivals, revived_at = float(self.rep_floor), 0, -1
+        # the loop ends: a step that simulates nothing adds a failure to its line (or, late,
+        # doubles its shortest step up to max_step), failures retire designs, and the retired
+        # come back only after a simulation; the floor falls at most to _LOWEST_FLOOR
+        while len(trace) < self.budget and gradient_surrogate is not None:
             rep = np.abs(dy - target) / target
             # the designs in contention: the n_designs best of those not retired
             ranked = [int(i) for i in np.argsort(rep, kind="stable") if not retired[i]]
             focus = [i for i in ranked[: self.n_designs] if rep[i] > floor]
             if not focus:  # simulations are left, but no design to step: rather than stop,
-                if retired.any() and revivals < _MAX_REVIVALS:
-                    # the retired designs come back, each for one more new direction
-                    revivals += 1
+                endgame[0] = True  # steps that move no pixel grow from now on
+                if (retired.any() and revivals < _MAX_REVIVALS
+                        and len(trace) > revived_at):
+                    # the retired designs come back, each for one more new direction, as
+                    # long as the last time they did led to a simulation
+                    revivals, revived_at = revivals + 1, len(trace)
                     for i in np.flatnonzero(retired).tolist():
                         lines[i].failures = _FAILURES_PER_DIRECTION
                         lines[i].restarts = int(self.max_restarts) - 1  # one more turn
@@ -494,7 +522,7 @@ class ComposedDesigner:
                 focus = [i for i in focus if not retired[i]]
                 if not focus:
                     continue
-            idle_rounds = 0 if step(focus) else idle_rounds + 1
+            step(focus)
         timings["refinement_s"] = refine_s[0]  # the line steps' images and novelty checks
 
         # 6. the best designs, verified: the lowest-REP simulated structures of the whole pool
