@@ -464,7 +464,6 @@ class ComposedDesigner:
                         lines[i].failures += 1
             refine_s[0] += time.perf_counter() - t_step - (timings["simulation_s"] - sim_s)
 
-
         # 4. simulate the kept designs (best score first): the first few, a few line steps on
         # the best of them, then the rest of the batch
         n_early = min(int(self.early_designs), len(dz)) if self.early_rounds > 0 else 0
