@@ -241,6 +241,22 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class JudgeStudyConfig:
+    """The convergence study of the study judge (:mod:`invdes.study.judge_convergence`).
+
+    ``per_target`` data-set rows within ``window`` of each target (drawn with ``seed``);
+    ``tiers``: ``((truncations m, rows per target), ...)``: every m of a tier is run on the first
+    ``rows per target`` rows of each target's draw.
+    """
+
+    targets: tuple[float, ...] = TARGETS
+    per_target: int = 1
+    window: float = 0.01
+    seed: int = 0
+    tiers: tuple[tuple[tuple[int, ...], int], ...] = (((2, 3), 1), ((4,), 1))
+
+
+@dataclass(frozen=True)
 class Profile:
     """One profile: every step's settings.
 
@@ -263,6 +279,7 @@ class Profile:
     surrogate: SurrogateConfig = field(default_factory=SurrogateConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
     designer: DesignerConfig = field(default_factory=DesignerConfig)
+    judge_study: JudgeStudyConfig = field(default_factory=JudgeStudyConfig)
 
     def optics_for(self, dataset: str) -> OpticsConfig:
         """The stack that judges images of data set ``dataset`` ("data-i" or "data-ii")."""
@@ -326,6 +343,8 @@ def _paper() -> Profile:
         direct_mdn=MDNConfig(max_epochs=2_000, patience=10),
         bo=BOConfig(n_initial=250, n_iterations=400, spread_seeds=(1, 2)),
         evaluation=EvaluationConfig(n_candidates=30, best_of_n_max=300, n_draws=10),
+        judge_study=JudgeStudyConfig(per_target=12, tiers=(((4, 6, 8, 10), 12), ((12,), 2),
+                                                           ((14,), 1))),
     )
 
 
