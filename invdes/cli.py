@@ -70,7 +70,25 @@ def dataset_for_image(shape: tuple[int, ...]) -> str:
                      "pass --dataset data-i|data-ii to choose a stack")
 
 
+def simulate_judge(args: argparse.Namespace, profile_name: str, dataset: str, stack):
+    """The judge ``invdes simulate`` uses: ``--harmonics M`` (a user's own truncation, with the
+    convergence study's u where it ran M), else ``--judge`` (certified by default)."""
+    import dataclasses
+
+    from invdes.physics import judges
+
+    if args.harmonics is not None:
+        judge = judges.fixed_judge(args.harmonics)
+        u = judges.measured_uncertainty(profile_name, dataset, args.harmonics)
+        return dataclasses.replace(judge, uncertainty=u)
+    if args.judge == "study":
+        m = int(stack.harmonics[0])
+        return judges.study_judge(stack, judges.measured_uncertainty(profile_name, dataset, m))
+    return judges.load_certified(profile_name, dataset)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from invdes.artifacts import ArtifactError
     from invdes.config import DATASETS
     from invdes.physics import optics
 
@@ -79,17 +97,34 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     dataset = args.dataset or dataset_for_image(image.shape)
     cfg = profile.optics_for(dataset)
     try:
-        spectrum = optics.absorption_spectrum(image, cfg)
+        judge = simulate_judge(args, profile.name, dataset, cfg)
+    except ArtifactError as exc:
+        raise UsageError(f"{exc} (or pass --judge study)") from None
+    import dataclasses
+
+    spectra = []
+    try:
+        for m in judge.harmonics:
+            spectra.append(optics.absorption_spectrum(
+                image, dataclasses.replace(cfg, harmonics=(m, m))))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    value = sum(w * s.band_average for w, s in zip(judge.weights, spectra, strict=True))
+    spectrum = spectra[-1]
     print(f"image {args.image}: {image.shape[0]}x{image.shape[1]} px, inclusion fraction "
           f"{image.mean():.4f}")
     print(f"stack of {dataset} ({32 * DATASETS[dataset]} px images): air / "
           f"{cfg.thickness_nm:g} nm {cfg.absorber} with {cfg.inclusion} inclusions "
-          f"(period {cfg.period_nm:g} nm) / {cfg.substrate}; harmonics {tuple(cfg.harmonics)}, "
-          f"{cfg.formulation} factorization, profile {profile.name}")
-    print(f"absorption (unpolarized, {cfg.band_nm[0]:g}-{cfg.band_nm[1]:g} nm average): "
-          f"{spectrum.band_average:.6f}")
+          f"(period {cfg.period_nm:g} nm) / {cfg.substrate}; {cfg.formulation} factorization, "
+          f"profile {profile.name}")
+    band = f"unpolarized, {cfg.band_nm[0]:g}-{cfg.band_nm[1]:g} nm average"
+    if judge.uncertainty is None:
+        print(f"absorption ({judge.label}, {band}): {value:.4f} (accuracy not measured: the "
+              "convergence study did not run this truncation)")
+    else:
+        print(f"absorption ({judge.label}, {band}): {value:.3f} +/- {judge.uncertainty:.3f} "
+              "(95 % of the convergence study's images lie within this of the converged "
+              "reference)")
     if args.spectrum:
         out = Path(args.spectrum)
         fmt = out.suffix.lower().lstrip(".") or "png"
@@ -239,6 +274,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _harmonics(text: str) -> int:
+    from invdes.physics.judges import check_harmonics
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 20; got {text!r}"
+                                         ) from None
+    try:
+        return check_harmonics(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="invdes", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -254,6 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", choices=tuple(DATASETS), default=None,
                    help="whose stack judges the image (default: the data set whose images have "
                    "its size: 96x96 data-i, 64x64 data-ii)")
+    p.add_argument("--judge", choices=("certified", "study"), default="certified",
+                   help="certified (default): the setting chosen by the convergence study, "
+                   "with its uncertainty; study: m = 4, the judge that labels the data sets "
+                   "and scores the study (fast, off the converged physics by a few hundredths)")
+    p.add_argument("--harmonics", type=_harmonics, default=None, metavar="M",
+                   help="simulate at orders -M..M instead (1 to 20; for your own convergence "
+                   "check)")
     p.set_defaults(func=cmd_simulate)
     from invdes.design import DESIGN_METHODS, MAX_BUDGET, MAX_CANDIDATES
 

@@ -246,7 +246,8 @@ class JudgeStudyConfig:
 
     ``per_target`` data-set rows within ``window`` of each target (drawn with ``seed``);
     ``tiers``: ``((truncations m, rows per target), ...)``: every m of a tier is run on the first
-    ``rows per target`` rows of each target's draw.
+    ``rows per target`` rows of each target's draw; the first tier's truncations are the
+    candidates of the certified judge.
     """
 
     targets: tuple[float, ...] = TARGETS
@@ -254,6 +255,10 @@ class JudgeStudyConfig:
     window: float = 0.01
     seed: int = 0
     tiers: tuple[tuple[tuple[int, ...], int], ...] = (((2, 3), 1), ((4,), 1))
+    #: the certified judge: the cheapest setting with 95 % of |A - reference| within ``bound``;
+    #: when none is, the most accurate one costing at most ``max_seconds`` per image (1 core)
+    bound: float = 0.01
+    max_seconds: float = 8.0
 
 
 @dataclass(frozen=True)
@@ -320,6 +325,7 @@ def _smoke() -> Profile:
         optics=_cheap(PAPER_STACKS["data-ii"]),
         dataset_optics=tuple((k, _cheap(v)) for k, v in PAPER_STACKS.items()),
         evaluation=EvaluationConfig(n_candidates=6, best_of_n_max=12),
+        judge_study=JudgeStudyConfig(window=1.0),  # 24 rows: any row
         surrogate=SurrogateConfig(kinds=("z", "image"), n_members=2, hidden_units=(16,),
                                   conv_filters=(4, 8), max_epochs=4, patience=2),
         flow=FlowConfig(n_bijectors=2, hidden_units=(8,), max_epochs=4, patience=2),

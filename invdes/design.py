@@ -26,6 +26,10 @@ from invdes import artifacts
 from invdes.config import DATASETS, Profile, get_profile
 
 DESIGN_METHODS = ("gan-mdn", "pca-mdn", "direct-mdn", "random-latent", "refine")
+#: ``certified`` (default): every returned absorption is the certified judge's (the setting
+#: the convergence study of chapter 2 chose, with its uncertainty u); ``study``: the study
+#: judge (m = 4), fast, off the converged physics by a few hundredths
+JUDGES = ("certified", "study")
 #: The most RCWA simulations one ``--method refine`` design may spend.
 MAX_BUDGET = 20_000
 #: The most candidates one design draws (``invdes design --n``): each is generated, simulated
@@ -60,6 +64,12 @@ class DesignResult:
     simulations: np.ndarray | None = None
     #: the novelty distance of the data set (median nearest-neighbour distance of its images)
     delta: float | None = None
+    #: the judge of ``absorption`` and ``rep`` (:class:`invdes.physics.judges.Judge`)
+    judge: object | None = None
+    #: (n,) the study judge's absorption of the same images (verified)
+    absorption_study: np.ndarray | None = None
+    #: (n,) certified-judge simulations spent on each candidate (certified judge only)
+    simulations_certified: np.ndarray | None = None
 
     def rows(self) -> list[dict]:
         out = []
@@ -71,6 +81,10 @@ class DesignResult:
                 "volume_fraction": float(self.volume_fraction[i]),
                 "novelty": None if self.novelty is None else float(self.novelty[i]),
                 "simulations": None if self.simulations is None else int(self.simulations[i]),
+                "absorption_study": (None if self.absorption_study is None
+                                     else float(self.absorption_study[i])),
+                "simulations_certified": (None if self.simulations_certified is None
+                                          else int(self.simulations_certified[i])),
                 "file": f"candidate_{i + 1:03d}.png",
             })
         return out
@@ -82,6 +96,9 @@ class DesignResult:
                 "training_range": self.training_range, "delta": self.delta,
                 "simulations": (None if self.simulations is None
                                 else int(self.simulations.sum())),
+                "judge": None if self.judge is None else {
+                    "name": self.judge.name, "harmonics": list(self.judge.harmonics),
+                    "weights": list(self.judge.weights), "uncertainty": self.judge.uncertainty},
                 "candidates": self.rows()}
 
 
@@ -130,7 +147,8 @@ def training_range(profile: Profile, dataset: str) -> tuple[float, float] | None
 def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "refine",
            seed: int = 0, verify: bool = True, profile: Profile | str | None = "paper",
            n_jobs: int | None = None, progress: bool = True, models: dict | None = None,
-           generator=None, budget: int | None = None) -> DesignResult:
+           generator=None, budget: int | None = None, judge: str = "certified"
+           ) -> DesignResult:
     """``n`` candidates for ``target``, ranked by simulated REP (unless ``verify=False``).
 
     ``method="refine"`` (the default): the composed designer (:mod:`invdes.inverse.designer`):
@@ -143,6 +161,9 @@ def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "refi
     candidate once.
     ``models`` / ``generator``: already loaded ones (from :func:`invdes.study.pipeline.load_models`
     and :func:`invdes.study.pipeline.generator_for`) to skip loading, e.g. in a loop.
+    ``judge``: ``"certified"`` (default) judges every returned absorption with the certified
+    judge (the refine method refines at the study judge, then certifies each design and
+    corrects it: :mod:`invdes.inverse.certify`); ``"study"``: the study judge (m = 4) only.
     """
     target = check_target(target)
     if dataset not in DATASETS:
@@ -151,13 +172,15 @@ def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "refi
         raise ValueError(f"unknown method {method!r}; allowed: {', '.join(DESIGN_METHODS)}")
     n = check_n(n)
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    the_judge = resolve_judge(judge, profile.name, dataset, profile.optics_for(dataset))
     if method == "refine":
         if not verify:
             raise ValueError("method refine always simulates (it refines with the RCWA); "
                              "verify=False applies to gan-mdn, pca-mdn, direct-mdn and "
                              "random-latent")
         budget = check_budget(default_budget(profile, n) if budget is None else budget, n)
-        return _refine(target, dataset, n, seed, profile, budget, n_jobs, progress, generator)
+        return _refine(target, dataset, n, seed, profile, budget, n_jobs, progress, generator,
+                       the_judge)
     if budget is not None:
         raise ValueError("a simulation budget applies to --method refine only")
     from invdes.inverse.baselines import random_latent_candidates
@@ -189,21 +212,42 @@ def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "refi
     vf = images.reshape(len(images), -1).mean(axis=1)
     absorption = rep = novelty = delta = None
     order = np.arange(len(images))
+    absorption_study = None
     if verify:
         t0 = time.perf_counter()
-        absorption = pipeline.simulator_for(profile, dataset, n_jobs=n_jobs,
-                                            progress=progress)(images)
+        stack = profile.optics_for(dataset)
+        absorption_study = pipeline.simulator_for(profile, dataset, n_jobs=n_jobs,
+                                                  progress=progress)(images)
+        absorption = (absorption_study if the_judge.name == "study" else
+                      the_judge.absorption(images, stack, n_jobs=n_jobs, progress=progress))
         timings["simulation_s"] = time.perf_counter() - t0
         rep = np.abs(absorption - target) / target
         order = np.argsort(rep, kind="stable")
         absorption, rep = absorption[order], rep[order]
+        absorption_study = absorption_study[order]
         novelty, delta = _novelty(profile, dataset, images[order])
     return DesignResult(target=target, dataset=dataset, method=method, profile=profile.name,
                         seed=seed, images=images[order],
                         z=None if z is None else np.asarray(z)[order], absorption=absorption,
                         rep=rep, volume_fraction=vf[order], timings_s=timings,
                         training_range=y_range, novelty=novelty, delta=delta,
-                        simulations=None if absorption is None else np.ones(len(images), int))
+                        simulations=None if absorption is None else np.ones(len(images), int),
+                        judge=the_judge if verify else None, absorption_study=absorption_study,
+                        simulations_certified=(np.ones(len(images), int) if verify
+                                               and the_judge.name == "certified" else None))
+
+
+def resolve_judge(name: str, profile_name: str, dataset: str, stack):
+    """The :class:`~invdes.physics.judges.Judge` called ``name`` ("certified" or "study") for
+    ``dataset``; ValueError for another name, ArtifactError when no certified judge is here."""
+    from invdes.physics import judges
+
+    if name not in JUDGES:
+        raise ValueError(f"unknown judge {name!r}; allowed: {', '.join(JUDGES)}")
+    if name == "study":
+        m = int(stack.harmonics[0])
+        return judges.study_judge(stack, judges.measured_uncertainty(profile_name, dataset, m))
+    return judges.load_certified(profile_name, dataset)
 
 
 def _novelty(profile: Profile, dataset: str, images) -> tuple[np.ndarray | None, float | None]:
@@ -224,10 +268,10 @@ def _novelty(profile: Profile, dataset: str, images) -> tuple[np.ndarray | None,
 
 
 def _refine(target: float, dataset: str, n: int, seed: int, profile: Profile, budget: int,
-            n_jobs, progress: bool, generator) -> DesignResult:
-    """``design(method="refine")``: the composed designer with the data set's models."""
-    from tqdm import tqdm
-
+            n_jobs, progress: bool, generator, judge) -> DesignResult:
+    """``design(method="refine")``: the composed designer with the data set's models, at the
+    study judge; with the certified judge, aimed at the target shifted by the offset expected
+    between the judges, then certified and corrected (:class:`invdes.inverse.certify.Certifier`)."""
     from invdes.data import load_dataset
     from invdes.inverse import novelty as nv
     from invdes.study import designer_models as dm
@@ -249,24 +293,61 @@ def _refine(target: float, dataset: str, n: int, seed: int, profile: Profile, bu
         warnings.warn(f"target {target} lies outside the absorption range of {dataset} "
                       f"({y_range[0]:.4f} to {y_range[1]:.4f}); designs may miss it",
                       TargetRangeWarning, stacklevel=3)
-    designer = dm.designer_for(profile, budget=budget, n_designs=n, seed=seed)
-    with tqdm(total=budget, unit="sim", desc=f"refine {target}", disable=not progress) as bar:
+    certified = judge.name == "certified"
+    study_target = target - (_expected_offset(profile.name, dataset, target) if certified else 0)
+    simulate = pipeline.simulator_for(profile, dataset, n_jobs=n_jobs)
+    res = _run_designer(dm.designer_for(profile, budget=budget, n_designs=n, seed=seed),
+                        study_target, progress, generator=generator, simulate=simulate,
+                        train_z=ds.z, train_y=ds.y, train_packed=packed, delta=models.delta,
+                        surrogate=models.surrogate,
+                        gradient_surrogate=models.gradient_surrogate, flow=models.flow, mdn=mdn)
+    common = dict(target=target, dataset=dataset, method="refine", profile=profile.name,
+                  seed=seed, training_range=y_range, simulations=res.simulations,
+                  delta=res.delta, judge=judge)
+    if not certified:
+        return DesignResult(images=res.images, z=res.z, absorption=res.absorption, rep=res.rep,
+                            volume_fraction=_volume_fraction(res.images), novelty=res.novelty,
+                            timings_s={"load_s": load_s, **res.timings_s},
+                            absorption_study=res.absorption, **common)
+    from invdes.inverse.certify import Certifier
+    from invdes.inverse.designer import surrogate_gradient
+
+    stack = profile.optics_for(dataset)
+    cert = Certifier().certify(
+        target, res.z, res.images, res.absorption, generator=generator, simulate_study=simulate,
+        simulate_certified=lambda images: judge.absorption(images, stack, n_jobs=n_jobs),
+        gradient=lambda z: surrogate_gradient(models.gradient_surrogate, z),
+        train_packed=packed, delta=models.delta)
+    return DesignResult(images=cert.images, z=cert.z, absorption=cert.absorption, rep=cert.rep,
+                        volume_fraction=_volume_fraction(cert.images), novelty=cert.novelty,
+                        timings_s={"load_s": load_s, **res.timings_s, **cert.timings_s},
+                        absorption_study=cert.absorption_study,
+                        simulations_certified=cert.simulations_certified,
+                        **{**common, "simulations": res.simulations[cert.order]
+                           + cert.simulations_study})
+
+
+def _volume_fraction(images: np.ndarray) -> np.ndarray:
+    return images.reshape(len(images), -1).mean(axis=1)
+
+
+def _expected_offset(profile_name: str, dataset: str, target: float) -> float:
+    """A_certified - A_study expected near ``target``: the convergence study's linear fit."""
+    from invdes.physics import judges
+
+    return judges.expected_offset(profile_name, dataset, target)
+
+
+def _run_designer(designer, target: float, progress: bool, **inputs):
+    """The composed designer's run for ``target`` with a progress bar of its simulations."""
+    from tqdm import tqdm
+
+    with tqdm(total=designer.budget, unit="sim", desc=f"refine {target:.4f}",
+              disable=not progress) as bar:
         def tick(done: int, _total: int) -> None:
             bar.update(done - bar.n)
 
-        res = designer.design(target, generator=generator,
-                              simulate=pipeline.simulator_for(profile, dataset, n_jobs=n_jobs),
-                              train_z=ds.z, train_y=ds.y, train_packed=packed,
-                              delta=models.delta, surrogate=models.surrogate,
-                              gradient_surrogate=models.gradient_surrogate, flow=models.flow,
-                              mdn=mdn, progress=tick)
-    vf = res.images.reshape(len(res.images), -1).mean(axis=1)
-    return DesignResult(target=target, dataset=dataset, method="refine", profile=profile.name,
-                        seed=seed, images=res.images, z=res.z, absorption=res.absorption,
-                        rep=res.rep, volume_fraction=vf,
-                        timings_s={"load_s": load_s, **res.timings_s},
-                        training_range=y_range, novelty=res.novelty,
-                        simulations=res.simulations, delta=res.delta)
+        return designer.design(target, progress=tick, **inputs)
 
 
 def contact_sheet(result: DesignResult, ncols: int = 6):

@@ -5,6 +5,8 @@ forced, and can be interrupted and rerun without losing finished work):
 
 - ``gan``        train the GAN (:func:`invdes.gan.train.train_gan`, checkpointed)
 - ``data``       Data-I and Data-II (:func:`invdes.data.run`, chunked and resumable)
+- ``judge``      the study judge's convergence study and the certified judge chosen from it
+                 (:mod:`invdes.study.judge_convergence`, one line per simulation, resumable)
 - ``mdn``        fit the inverse models on each data set: GAN-MDN (MDN y -> z), PCA-MDN and
                  the direct MDN (y -> pixels); saved under ``<profile>/models/<dataset>/``
 - ``baselines``  Bayesian optimization per data set and target (resumable per target)
@@ -52,7 +54,8 @@ from invdes.study.common import (  # noqa: F401
 
 log = logging.getLogger("invdes.study.pipeline")
 
-STEPS = ("gan", "data", "mdn", "direct-mdn", "designer", "baselines", "evaluate", "benchmark")
+STEPS = ("gan", "data", "judge", "mdn", "direct-mdn", "designer", "baselines", "evaluate",
+         "benchmark")
 MDN_METHODS = ("gan-mdn", "pca-mdn", "direct-mdn")
 NULL_METHODS = ("random-latent", "lookup")
 METHODS = MDN_METHODS + NULL_METHODS
@@ -625,6 +628,10 @@ def step_current(profile: Profile, step: str) -> bool:
 
             gen = generator_for(profile)
             return all(data.is_current(n, profile, generator=gen) for n in DATASETS)
+        if step == "judge":
+            from invdes.study import judge_convergence
+
+            return judge_convergence.is_current(profile)
         if step == "mdn":
             return all(artifacts.is_current(models_dir(profile.name, n),
                                             upstream_configs(profile, "mdn"),
@@ -705,7 +712,15 @@ def step_benchmark(profile: Profile, *, force: bool = False, n_jobs: int | None 
     bm.run_benchmark(profile, configs, gan_mdn=gan_mdn, n_jobs=n_jobs)
 
 
-STEP_FUNCTIONS = {"gan": step_gan, "data": step_data, "mdn": step_mdn,
+def step_judge(profile: Profile, *, force: bool = False, n_jobs: int | None = None) -> None:
+    """The convergence study of the study judge and the certified judge chosen from it."""
+    from invdes.study import judge_convergence
+
+    judge_convergence.run(profile, n_jobs=n_jobs or 1, force=force)
+    judge_convergence.analyse(profile)
+
+
+STEP_FUNCTIONS = {"gan": step_gan, "data": step_data, "judge": step_judge, "mdn": step_mdn,
                   "direct-mdn": step_direct_mdn, "designer": step_designer,
                   "baselines": step_baselines, "evaluate": step_evaluate,
                   "benchmark": step_benchmark}
@@ -747,8 +762,8 @@ def _reproduce(profile: Profile, steps: tuple[str, ...], force: bool, n_jobs: in
     for step in steps:
         # data and models are skipped when current; evaluate always runs: its cells are cached,
         # and re-assembling picks up BO records that grew since the last tables
-        if not force and step in ("data", "mdn", "direct-mdn", "designer") and step_current(
-                profile, step):
+        reusable = ("data", "judge", "mdn", "direct-mdn", "designer")
+        if not force and step in reusable and step_current(profile, step):
             log.info("step %s (profile %s): artifacts are current, reused", step, profile.name)
             timings[step] = 0.0
             continue
