@@ -151,14 +151,27 @@ def _print_table(result) -> None:
     verified = result.absorption is not None
     print(f"{result.method} candidates for target {result.target} on {result.dataset} "
           f"(profile {result.profile}, seed {result.seed})")
-    head = f"{'rank':>4}  {'absorption':>10}  {'REP %':>7}  {'vol. frac.':>10}"
-    print(head if verified else f"{'#':>4}  {'vol. frac.':>10}   (not simulated: --no-verify)")
-    for row in result.rows():
-        if verified:
-            print(f"{row['rank']:>4}  {row['absorption']:>10.5f}  {row['rep_pct']:>7.3f}  "
-                  f"{row['volume_fraction']:>10.4f}")
-        else:
+    if not verified:
+        print(f"{'#':>4}  {'vol. frac.':>10}   (not simulated: --no-verify)")
+        for row in result.rows():
             print(f"{row['rank']:>4}  {row['volume_fraction']:>10.4f}")
+    else:
+        judge = result.judge
+        u = judge.uncertainty
+        certified = judge.name == "certified"
+        print(f"absorption and REP by the {judge.label}"
+              + (f", accurate to +/- {u:.3f} for 95 % of data-set images" if u else "")
+              + ("" if certified else "; the study judge is fast but off the converged "
+                 "physics (invdes simulate --judge certified)"))
+        head = f"{'rank':>4}  {'absorption':>10}  {'REP %':>7}  {'vol. frac.':>10}"
+        print(head + (f"  {'A study':>8}  {'cert. sims':>10}" if certified else ""))
+        for row in result.rows():
+            line = (f"{row['rank']:>4}  {row['absorption']:>10.{3 if certified else 4}f}  "
+                    f"{row['rep_pct']:>7.3f}  {row['volume_fraction']:>10.3f}")
+            if certified:
+                line += (f"  {row['absorption_study']:>8.4f}  "
+                         f"{row['simulations_certified'] or 0:>10d}")
+            print(line)
     t = result.timings_s
     print("time: " + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in t.items()))
 
@@ -183,12 +196,10 @@ def import_tensorflow_quietly() -> None:
         os.close(devnull)
 
 
-def cmd_design(args: argparse.Namespace) -> int:
-    import json
-    import warnings
-
-    from invdes.artifacts import ArtifactError
-    from invdes.design import TargetRangeWarning, check_n, check_target, design, write_design
+def check_design_args(args: argparse.Namespace) -> float:
+    """Every check of ``invdes design``'s arguments that needs no model: the target, ``--n``,
+    ``--budget``, ``--no-verify`` and ``--out`` (UsageError naming the option)."""
+    from invdes.design import check_budget, check_n, check_target
 
     try:
         target = check_target(args.target)
@@ -196,34 +207,64 @@ def cmd_design(args: argparse.Namespace) -> int:
             check_n(args.n)
         except ValueError as exc:
             raise ValueError(f"--n: {exc}") from None
-        if args.method != "random-latent":
-            import_tensorflow_quietly()
-        if args.out is not None:
-            out = Path(args.out)
-            if out.exists() and not out.is_dir():
-                raise ValueError(f"--out {out} exists and is not a folder")
-            parent = out.parent if str(out.parent) else Path(".")
-            if not parent.is_dir():
-                raise ValueError(f"--out {out}: parent folder {parent} does not exist")
+        if args.budget is not None:
+            check_budget(args.budget, args.n)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.budget is not None and args.method != "refine":
+        raise UsageError("--budget applies to --method refine only")
+    if args.method == "refine" and args.no_verify:
+        raise UsageError("--method refine (the default) always simulates (it refines with the "
+                         "RCWA); drop --no-verify, or sample without simulation with --method "
+                         "gan-mdn, pca-mdn, direct-mdn or random-latent")
+    if args.out is not None:
+        check_writable_folder(Path(args.out))
+    return target
+
+
+def check_writable_folder(out: Path) -> None:
+    """UsageError unless ``out`` can be created (or replaced) as a folder."""
+    import os
+    import tempfile
+
+    parent = out.parent if str(out.parent) else Path(".")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
+    if not parent.is_dir():
+        raise UsageError(f"--out {out}: parent folder {parent} does not exist")
+    try:  # a trial folder: permission bits do not tell a read-only or virtual file system
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.check.", dir=parent))
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write into {parent}: "
+                         f"{exc.strerror or exc}") from None
+
+
+def cmd_design(args: argparse.Namespace) -> int:
+    import json
+    import warnings
+
+    from invdes.artifacts import ArtifactError
+    from invdes.design import TargetRangeWarning, design, write_design
+
+    target = check_design_args(args)
+    if args.method != "random-latent":
+        import_tensorflow_quietly()
+    try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TargetRangeWarning)
-            if args.budget is not None and args.method != "refine":
-                raise ValueError("--budget applies to --method refine only")
-            if args.method == "refine" and args.no_verify:
-                raise ValueError("--method refine (the default) always simulates (it refines "
-                                 "with the RCWA); drop --no-verify, or sample without "
-                                 "simulation with --method gan-mdn, pca-mdn, direct-mdn or "
-                                 "random-latent")
             result = design(target, dataset=args.dataset, n=args.n, method=args.method,
                             seed=args.seed, verify=not args.no_verify, profile=args.profile,
-                            progress=not args.json, budget=args.budget)
-        for w in caught:
-            if issubclass(w.category, TargetRangeWarning):
-                print(f"invdes: warning: {w.message}", file=sys.stderr)
-        if args.out is not None:
-            write_design(result, args.out)
-    except (ValueError, ArtifactError) as exc:
+                            progress=not args.json, budget=args.budget, judge=args.judge)
+    except ArtifactError as exc:  # a missing or stale model: the message names the command
         raise UsageError(str(exc)) from None
+    for w in caught:
+        if issubclass(w.category, TargetRangeWarning):
+            print(f"invdes: warning: {w.message}", file=sys.stderr)
+    if args.out is not None:
+        try:
+            write_design(result, args.out)
+        except OSError as exc:
+            raise UsageError(f"--out {args.out}: cannot write: {exc.strerror or exc}") from None
     if args.json:
         print(json.dumps(result.summary(), indent=2))
     else:
@@ -267,11 +308,26 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _positive_int(text: str) -> int:
+    """A count: a whole number >= 1."""
+    value = _whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """A seed: a whole number >= 0."""
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0; got {text!r}")
+    return value
+
+
+def _whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number; got {text!r}") from None
-    return value
 
 
 def _harmonics(text: str) -> int:
@@ -326,10 +382,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=_positive_int, default=None,
                    help=f"RCWA simulations --method refine may spend (n to {MAX_BUDGET:,}; "
                    "default: 200 per 30 designs)")
-    p.add_argument("--seed", type=_positive_int, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the proposals (>= 0)")
     p.add_argument("--out", metavar="DIR", help="write candidates and summaries into DIR")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the RCWA re-simulation (candidates are not ranked)")
+    p.add_argument("--judge", choices=("certified", "study"), default="certified",
+                   help="certified (default): every absorption is the certified judge's, "
+                   "with its uncertainty (refine: refined at the study judge, then certified "
+                   "and corrected); study: the study judge (m = 4) only, fast, off the "
+                   "converged physics by a few hundredths")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
                    help="whose trained models to use (default: paper, the committed artifacts)")

@@ -172,12 +172,15 @@ def design(target, *, dataset: str = "data-ii", n: int = 30, method: str = "refi
         raise ValueError(f"unknown method {method!r}; allowed: {', '.join(DESIGN_METHODS)}")
     n = check_n(n)
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
-    the_judge = resolve_judge(judge, profile.name, dataset, profile.optics_for(dataset))
+    if method == "refine" and not verify:
+        raise ValueError("method refine always simulates (it refines with the RCWA); "
+                         "verify=False applies to gan-mdn, pca-mdn, direct-mdn and "
+                         "random-latent")
+    if judge not in JUDGES:
+        raise ValueError(f"unknown judge {judge!r}; allowed: {', '.join(JUDGES)}")
+    the_judge = (resolve_judge(judge, profile.name, dataset, profile.optics_for(dataset))
+                 if verify else None)
     if method == "refine":
-        if not verify:
-            raise ValueError("method refine always simulates (it refines with the RCWA); "
-                             "verify=False applies to gan-mdn, pca-mdn, direct-mdn and "
-                             "random-latent")
         budget = check_budget(default_budget(profile, n) if budget is None else budget, n)
         return _refine(target, dataset, n, seed, profile, budget, n_jobs, progress, generator,
                        the_judge)
@@ -365,14 +368,18 @@ def contact_sheet(result: DesignResult, ncols: int = 6):
         axes[i].imshow(result.images[i], cmap="gray_r", interpolation="nearest")
         label = f"#{row['rank']}"
         if row["absorption"] is not None:
-            label += f" A={row['absorption']:.4f}\nREP {row['rep_pct']:.3f}%"
+            u = result.judge.uncertainty if result.judge is not None else None
+            value = (f"A={row['absorption']:.3f}" if u is None
+                     else f"A={row['absorption']:.3f}±{u:.3f}")
+            label += f" {value}\nREP {row['rep_pct']:.2f}%"
         if row["novelty"] is not None:
             label += f" new {row['novelty']:.2f}"
         axes[i].set_title(label, fontsize=7)
     novelty = ("" if result.novelty is None or result.delta is None else
                f"; new = distance to the nearest training image (delta {result.delta:.3f})")
-    fig.suptitle(f"{result.method} candidates for target {result.target} ({result.dataset})"
-                 f"{novelty}", fontsize=9)
+    judge = "" if result.judge is None else f", {result.judge.label}"
+    fig.suptitle(f"{result.method} candidates for target {result.target} ({result.dataset}"
+                 f"{judge}){novelty}", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -132,7 +132,7 @@ def test_every_command_defaults_to_the_paper_profile(monkeypatch, argv):
     assert cli.build_parser().parse_args([*argv, "--profile", "smoke"]).profile == "smoke"
 
 
-@pytest.mark.parametrize("n", ["0", "10001", "100000000"])
+@pytest.mark.parametrize("n", ["10001", "100000000"])
 def test_design_refuses_too_many_candidates_in_one_line(capsys, n):
     from invdes.design import MAX_CANDIDATES
 
@@ -206,3 +206,30 @@ def test_simulate_without_a_certified_judge_names_the_command(tmp_path, capsys, 
     assert cli.main(["simulate", str(path), "--profile", PROFILE, "--dataset", "data-ii"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--steps judge" in err[0] and "--judge study" in err[0]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--seed", "-1"], "--seed: must be a whole number >= 0"),
+    (["--n", "-5"], "--n: must be a whole number >= 1"),
+    (["--budget", "-3"], "--budget: must be a whole number >= 1"),
+    (["--out", "/proc/invdes-design"], "cannot write into /proc"),
+    (["--out", "/nonexistent-folder/x"], "parent folder /nonexistent-folder does not exist")])
+def test_design_user_mistakes_exit_2_with_one_line(capsys, extra, message):
+    assert cli.main(["design", "--target", "0.6", "--profile", PROFILE, *extra]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_a_bug_inside_design_keeps_its_traceback(monkeypatch):
+    """An unexpected ValueError is not a usage error: it propagates (exit 1, traceback)."""
+    import invdes.design
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(invdes.design, "design", broken)
+    with pytest.raises(ValueError, match="an internal bug"):
+        cli.main(["design", "--target", "0.6", "--profile", PROFILE, "--method",
+                  "random-latent"])
