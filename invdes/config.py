@@ -254,7 +254,7 @@ class JudgeStudyConfig:
     per_target: int = 1
     window: float = 0.01
     seed: int = 0
-    tiers: tuple[tuple[tuple[int, ...], int], ...] = (((2, 3), 1), ((4,), 1))
+    tiers: tuple[tuple[tuple[int, ...], int], ...] = (((3, 4), 1), ((5,), 1))
     #: the certified judge: the cheapest setting with 95 % of |A - reference| within ``bound``;
     #: when none is, the most accurate one costing at most ``max_seconds`` per image (1 core)
     bound: float = 0.01

@@ -286,7 +286,7 @@ def test_design_refine_returns_new_verified_designs_within_budget(smoke_copy, tm
     """The default method: the composed designer."""
     out = tmp_path / "refine"
     args = ["design", "--target", "0.08", "--profile", "smoke", "--n", "4", "--budget", "10",
-            "--dataset", "data-ii"]
+            "--dataset", "data-ii", "--judge", "study"]
     assert main(args + ["--json", "--out", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
     rows = summary["candidates"]
@@ -303,6 +303,38 @@ def test_design_refine_returns_new_verified_designs_within_budget(smoke_copy, tm
 
     np.testing.assert_allclose([r["absorption"] for r in rows],
                                absorption(images, SMOKE.optics_for("data-ii"), n_jobs=1))
+
+
+def test_design_certified_judges_every_returned_absorption(smoke_copy, tmp_path, capsys):
+    """The default judge: designs refined at the study judge, then certified and corrected;
+    every absorption and REP is the certified judge's, the study's value is kept beside it."""
+    from invdes.physics import judges
+    from invdes.physics.optics import absorption
+
+    out = tmp_path / "certified"
+    assert main(["design", "--target", "0.08", "--profile", "smoke", "--n", "4", "--budget",
+                 "10", "--dataset", "data-ii", "--json", "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    judge = judges.load_certified("smoke", "data-ii")
+    stack = SMOKE.optics_for("data-ii")
+    assert judge.harmonics != stack.harmonics[:1]  # the smoke study makes them differ
+    assert summary["judge"] == {"name": "certified", "harmonics": list(judge.harmonics),
+                                "weights": list(judge.weights),
+                                "uncertainty": judge.uncertainty}
+    rows = summary["candidates"]
+    images = np.stack([np.load(out / f"candidate_{i:03d}.npy") for i in range(1, 5)])
+    np.testing.assert_allclose([r["absorption"] for r in rows],
+                               judge.absorption(images, stack, n_jobs=1))
+    np.testing.assert_allclose([r["absorption_study"] for r in rows],
+                               absorption(images, stack, n_jobs=1))
+    np.testing.assert_allclose([r["rep_pct"] for r in rows],
+                               [100 * abs(r["absorption"] - 0.08) / 0.08 for r in rows])
+    assert all(r["simulations_certified"] >= 1 for r in rows)
+    assert (out / "contact_sheet.png").stat().st_size > 5_000
+    assert main(["design", "--target", "0.08", "--profile", "smoke", "--n", "4", "--budget",
+                 "10", "--dataset", "data-ii"]) == 0
+    text = capsys.readouterr().out
+    assert "by the certified judge (m = " in text and f"+/- {judge.uncertainty:.3f}" in text
 
 
 @pytest.mark.parametrize("extra, message", [
