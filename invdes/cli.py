@@ -201,6 +201,8 @@ def check_design_args(args: argparse.Namespace) -> float:
     ``--budget``, ``--no-verify`` and ``--out`` (UsageError naming the option)."""
     from invdes.design import check_budget, check_n, check_target
 
+    if args.budget is not None and args.method != "refine":
+        raise UsageError("--budget applies to --method refine only")
     try:
         target = check_target(args.target)
         try:
@@ -211,8 +213,6 @@ def check_design_args(args: argparse.Namespace) -> float:
             check_budget(args.budget, args.n)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if args.budget is not None and args.method != "refine":
-        raise UsageError("--budget applies to --method refine only")
     if args.method == "refine" and args.no_verify:
         raise UsageError("--method refine (the default) always simulates (it refines with the "
                          "RCWA); drop --no-verify, or sample without simulation with --method "

@@ -213,7 +213,7 @@ def test_design_without_verification_skips_simulation(smoke_copy, capsys):
 @pytest.mark.parametrize("extra, message", [
     (["--target", "1.2"], "between 0 and 1"),
     (["--target", "abc"], "number"),
-    (["--target", "0.5", "--n", "0"], "from 1 to 10,000"),
+    (["--target", "0.5", "--n", "0"], "must be a whole number >= 1"),
     (["--target", "0.5", "--n", "100000000"], "from 1 to 10,000; got 100000000"),
     (["--target", "0.5", "--dataset", "data-iii"], "invalid choice"),
     (["--target", "0.5", "--method", "magic"], "invalid choice"),

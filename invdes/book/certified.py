@@ -1,0 +1,123 @@
+"""What survives the certified judge: the study's candidates re-judged
+(:mod:`invdes.study.rejudge`, ``<profile>/judge/rejudged.csv``), for chapters 7 and 8."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from invdes import artifacts
+from invdes.study.evaluate import difference_interval, mean_interval
+
+#: the comparisons the book's conclusions rest on: (question, (source, method) of a, of b)
+COMPARISONS = (
+    ("GAN-MDN vs PCA-MDN", ("table1", "gan-mdn"), ("table1", "pca-mdn")),
+    ("GAN-MDN vs random latents", ("table1", "gan-mdn"), ("table1", "random-latent")),
+    ("GAN-MDN vs look-up", ("table1", "gan-mdn"), ("table1", "lookup")),
+    ("designer vs look-up", ("designer", "refine"), ("table1", "lookup")),
+    ("designer vs GAN-MDN", ("designer", "refine"), ("table1", "gan-mdn")),
+)
+
+
+def load(profile_name: str) -> pd.DataFrame:
+    """The re-judged rows with ``rep_study`` and ``rep_certified`` in percent."""
+    path = artifacts.artifact_dir(profile_name, "judge", create=False) / "rejudged.csv"
+    frame = pd.read_csv(path)
+    frame["target"] = frame["target"].round(4)
+    for judge in ("study", "certified"):
+        frame[f"rep_{judge}"] = (100 * (frame[f"absorption_{judge}"] - frame["target"]).abs()
+                                 / frame["target"])
+    return frame
+
+
+def study_judge_band(profile_name: str) -> dict[str, float]:
+    """{data set: u95 of the study judge} (absolute absorption) from the convergence study."""
+    path = artifacts.artifact_dir(profile_name, "judge", create=False) / "certified.json"
+    record = json.loads(path.read_text())
+    out = {}
+    for name, r in record.items():
+        u = r["u95_by_harmonics"]
+        out[name] = float(u.get("4", next(iter(u.values()))))
+    return out
+
+
+def survival_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per data set, method and target: mean REP (%) at each judge with the certified one's
+    95 % interval, and the share of candidates within 1 % REP at each judge."""
+    rows = []
+    for (name, source, method, t), g in frame.groupby(["dataset", "source", "method", "target"]):
+        m, lo, hi = mean_interval(g["rep_certified"].to_numpy())
+        rows.append({"data set": name, "method": _label(source, method), "target": t,
+                     "n": len(g), "mean REP study (%)": g["rep_study"].mean(),
+                     "mean REP certified (%)": m, "certified 95 % CI": f"{lo:.2f}-{hi:.2f}",
+                     "within 1 % study": float((g["rep_study"] <= 1).mean()),
+                     "within 1 % certified": float((g["rep_certified"] <= 1).mean())})
+    return pd.DataFrame(rows)
+
+
+def _label(source: str, method: str) -> str:
+    if source == "designer":
+        return "designer"
+    if source == "bo":
+        return f"BO best ({method.removeprefix('bo-')})"
+    return method
+
+
+def comparisons(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each comparison of :data:`COMPARISONS` per data set and target, at both judges: the
+    difference of mean REP (a - b, points of %) with its 95 % Welch interval, and the verdict
+    (a better / b better / cannot tell), then whether the verdict holds under the certified
+    judge."""
+    rows = []
+    for name in sorted(frame["dataset"].unique()):
+        for t in sorted(frame["target"].unique()):
+            cell = frame[(frame["dataset"] == name) & (frame["target"] == t)]
+            for question, a, b in COMPARISONS:
+                ga, gb = (cell[(cell["source"] == s) & (cell["method"] == m)] for s, m in (a, b))
+                if ga.empty or gb.empty:
+                    continue
+                row = {"data set": name, "target": t, "comparison": question}
+                for judge in ("study", "certified"):
+                    d, lo, hi = difference_interval(ga[f"rep_{judge}"], gb[f"rep_{judge}"])
+                    row[f"{judge} diff"] = d
+                    row[f"{judge} 95 % CI"] = f"{lo:+.2f} to {hi:+.2f}"
+                    row[f"{judge} verdict"] = _verdict(lo, hi, question)
+                row["holds"] = row["study verdict"] == row["certified verdict"]
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _verdict(lo: float, hi: float, question: str) -> str:
+    a, b = question.split(" vs ")
+    if not np.isfinite(lo):
+        return "cannot tell"
+    if hi < 0:
+        return f"{a} better"
+    if lo > 0:
+        return f"{b} better"
+    return "cannot tell"
+
+
+def plot_study_against_certified(frame: pd.DataFrame, axes_by_dataset: dict, u_study: dict
+                                 ) -> None:
+    """REP at the certified judge against REP at the study judge, one marker per candidate,
+    with the study judge's physical error band (u95 / target) shaded."""
+    from invdes.book.ch02_judge import STYLES
+
+    for name, ax in axes_by_dataset.items():
+        data = frame[frame["dataset"] == name]
+        for k, ((source, method), g) in enumerate(data.groupby(["source", "method"])):
+            color, marker, _ = STYLES[k % len(STYLES)]
+            ax.scatter(g["rep_study"], g["rep_certified"], s=10, marker=marker, color=color,
+                       alpha=0.6, label=_label(source, method))
+        band = 100 * u_study[name] / data["target"].min()
+        ax.axhspan(0, band, color="0.85", zorder=0,
+                   label=f"study judge's error band (u95 {u_study[name]:.3f})")
+        lim = max(data["rep_study"].max(), data["rep_certified"].max()) * 1.1
+        ax.plot([1e-4, lim], [1e-4, lim], "k:", lw=0.8)
+        ax.set(xscale="log", yscale="log", xlim=(1e-4, lim), ylim=(1e-2, lim),
+               xlabel="REP at the study judge (m = 4) (%)", ylabel="REP at the certified judge (%)",
+               title=name)
+        ax.legend(fontsize=7, loc="lower right")
