@@ -121,3 +121,23 @@ def plot_study_against_certified(frame: pd.DataFrame, axes_by_dataset: dict, u_s
                xlabel="REP at the study judge (m = 4) (%)", ylabel="REP at the certified judge (%)",
                title=name)
         ax.legend(fontsize=7, loc="lower right")
+
+
+def mark_study_judge_band(ax, u_study: float, target: float) -> None:
+    """Shade the REPs (%) below the study judge's physical error at ``target`` (its u95 over
+    the target): there the study judge cannot tell designs apart physically."""
+    band = 100 * u_study / target
+    lo, hi = ax.get_ylim()
+    ax.axhspan(lo, band, color="0.88", zorder=0, lw=0)
+    ax.axhline(band, color="0.35", ls=":", lw=1,
+               label=f"study judge's error, u95/target = {band:.1f} %")
+    ax.set_ylim(lo, max(hi, 1.5 * band))
+
+
+def mark_figure(fig, u_by_dataset: dict, panels) -> None:
+    """:func:`mark_study_judge_band` on each axis of ``fig`` named by ``panels``: a list of
+    (dataset, target) in the order of ``fig.axes`` (None skips an axis)."""
+    for ax, panel in zip(fig.axes, panels, strict=False):
+        if panel is not None:
+            name, target = panel
+            mark_study_judge_band(ax, u_by_dataset[name], target)
