@@ -27,8 +27,19 @@ def test_richardson_weights_recover_the_limit_exactly(p):
 def test_fit_exponent_recovers_a_shared_exponent():
     ms = np.array([6, 8, 10, 12, 14])
     curves = [(ms, synthetic(a, c, 1.5, ms)) for a, c in [(0.6, 2.0), (0.55, -1.0), (0.7, 3.0)]]
-    p, rms = jc.fit_exponent(curves)
+    p, rms, p_lo, p_hi = jc.fit_exponent(curves)
     assert p == pytest.approx(1.5, abs=0.05) and rms < 1e-4
+    assert p_lo <= p <= p_hi and p_hi - p_lo < 0.2  # exact curves pin the exponent
+
+
+def test_fit_exponent_interval_widens_with_noise():
+    ms = np.array([6, 8, 10, 12])
+    exact = [(ms, synthetic(0.6, c, 1.5, ms)) for c in (1.0, 2.0, -1.5)]
+    noisy = [(ms, synthetic(0.6, c, 1.5, ms, noise=2e-3, seed=k))
+             for k, c in enumerate((1.0, 2.0, -1.5))]
+    _, _, lo_exact, hi_exact = jc.fit_exponent(exact)
+    _, _, lo_noisy, hi_noisy = jc.fit_exponent(noisy)
+    assert hi_noisy - lo_noisy > hi_exact - lo_exact
 
 
 def frame_of(curves: dict, seconds=lambda m: 0.01 * m**3) -> pd.DataFrame:

@@ -212,18 +212,22 @@ def fit_extrapolation(m, a, exponent: float) -> tuple[float, float, float]:
     return float(coef[0]), float(coef[1]), float(np.sqrt(np.mean(resid**2)))
 
 
-def fit_exponent(curves: list[tuple[np.ndarray, np.ndarray]], grid=None) -> tuple[float, float]:
+def fit_exponent(curves: list[tuple[np.ndarray, np.ndarray]], grid=None
+                 ) -> tuple[float, float, float, float]:
     """The exponent p shared by several convergence curves ``[(m, a), ...]`` (each with at
-    least three points): the p on ``grid`` with the least total squared residual.
+    least three points): the p on ``grid`` with the least total squared residual, and its 95 %
+    profile-likelihood interval (Gaussian residuals: the p whose residual sum of squares S
+    satisfies n log(S / S_min) <= 3.84, n the number of points).
 
-    Returns (p, rms residual at p)."""
+    Returns (p, rms residual at p, p_low, p_high)."""
     grid = np.linspace(0.25, 4.0, 76) if grid is None else np.asarray(grid, float)
-    cost = []
-    for p in grid:
-        sq = [fit_extrapolation(m, a, p)[2] ** 2 * len(m) for m, a in curves]
-        cost.append(sum(sq) / sum(len(m) for m, _ in curves))
-    best = int(np.argmin(cost))
-    return float(grid[best]), float(np.sqrt(cost[best]))
+    n = sum(len(m) for m, _ in curves)
+    sse = np.array([sum(fit_extrapolation(m, a, p)[2] ** 2 * len(m) for m, a in curves)
+                    for p in grid])
+    best = int(np.argmin(sse))
+    inside = grid[n * np.log(np.maximum(sse, 1e-300) / max(sse[best], 1e-300)) <= 3.84]
+    return (float(grid[best]), float(np.sqrt(sse[best] / n)), float(inside.min()),
+            float(inside.max()))
 
 
 def _curves(frame: pd.DataFrame, min_m: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -242,8 +246,8 @@ def reference(frame: pd.DataFrame, *, fit_from: int = 6, extrapolate_from: int =
     Per data set: the exponent p of A(N) = A_inf + c N^-p is fitted jointly on the images
     simulated beyond m = ``stop`` (points m >= ``fit_from``); each image's A_inf is the fit
     with that p through its points m >= ``extrapolate_from``. The uncertainty combines, in
-    quadrature, (1) half the change of A_inf when p ranges over the exponents fitted to those
-    images one by one, and (2) for an image that stops at m = ``stop``, the RMS difference,
+    quadrature, (1) half the change of A_inf when p ranges over its 95 % interval
+    (:func:`fit_exponent`), and (2) for an image that stops at m = ``stop``, the RMS difference,
     over the images that go further, between the extrapolation from their m <= ``stop``
     points alone and from all of them (for those images, their own fit's RMS residual).
 
@@ -256,9 +260,7 @@ def reference(frame: pd.DataFrame, *, fit_from: int = 6, extrapolate_from: int =
         if not deep:
             raise ValueError(f"{name}: no image simulated beyond m = {stop}; the exponent of "
                              "the extrapolation cannot be fitted")
-        p, p_rms = fit_exponent(list(deep.values()))
-        own = [fit_exponent([c])[0] for c in deep.values()]
-        p_lo, p_hi = float(np.min(own)), float(np.max(own))
+        p, p_rms, p_lo, p_hi = fit_exponent(list(deep.values()))
         ext = _curves(data, extrapolate_from)
         shallow_vs_deep = [fit_extrapolation(*_upto(ext[r], stop), p)[0]
                            - fit_extrapolation(*ext[r], p)[0] for r in deep]
@@ -320,11 +322,16 @@ def judge_errors(frame: pd.DataFrame, ref: pd.DataFrame, judges_by_dataset: dict
 
 
 def error_summary(errors: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, judge): images, mean and std of the error, 95th percentile of |error|
-    (u95) and seconds per image on one core, cheapest first."""
-    g = errors.assign(abs_error=errors["error"].abs()).groupby(["dataset", "judge"], sort=False)
+    """Per (dataset, judge): images, mean and std of the error, ``u95_error`` (the 95th
+    percentile of |error|), ``u95`` (the 95th percentile of the error combined in quadrature
+    with the reference's own uncertainty: how far from the converged absorption 95 % of the
+    images may lie) and seconds per image on one core, cheapest first."""
+    combined = np.hypot(errors["error"], errors["reference_uncertainty"])
+    g = errors.assign(abs_error=errors["error"].abs(), combined=combined).groupby(
+        ["dataset", "judge"], sort=False)
     table = g.agg(images=("error", "size"), mean=("error", "mean"), std=("error", "std"),
-                  u95=("abs_error", lambda e: float(np.percentile(e, 95))),
+                  u95_error=("abs_error", lambda e: float(np.percentile(e, 95))),
+                  u95=("combined", lambda e: float(np.percentile(e, 95))),
                   seconds=("seconds", "mean"))
     return table.reset_index().sort_values(["dataset", "seconds"], ignore_index=True)
 
