@@ -109,10 +109,10 @@ def plot_errors(study: dict, axes) -> None:
                 title="error against the converged reference")
     axes[0].legend(fontsize=9)
     for k, name in enumerate(names):
-        color, marker, ls = STYLES[k]
+        color, marker, _ = STYLES[k]
         table = pd.DataFrame(study["certified"][name]["candidates"]).sort_values("seconds")
-        axes[1].plot(table["seconds"], table["u95"], marker=marker, ls=ls, color=color,
-                     label=name)
+        axes[1].plot(table["seconds"], table["u95"], marker=marker, ls="none", color=color,
+                     ms=7, label=name)
         for _, c in table.iterrows():
             axes[1].annotate(c["judge"].replace("m = ", "").replace(" extrapolated", " ext."),
                              (c["seconds"], c["u95"]), fontsize=7, xytext=(3, 3),
@@ -120,7 +120,7 @@ def plot_errors(study: dict, axes) -> None:
     bound = next(iter(study["certified"].values()))["bound"]
     axes[1].axhline(bound, color="k", ls=":", lw=1, label=f"bound u = {bound}")
     axes[1].set(xscale="log", xlabel="seconds per image (one core)",
-                ylabel="u95: 95th percentile of |A - reference|",
+                ylabel="u95 (absorption, reference's\nuncertainty included)",
                 title="accuracy against cost")
     axes[1].legend(fontsize=9)
 
