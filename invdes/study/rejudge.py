@@ -6,10 +6,11 @@ The images re-judged, per data set and target:
 - ``designer``: the 30 designs of chapter 8's benchmark at the default budget;
 - ``bo``: the best design of every BO run (the profile's seed and the spread seeds).
 
-One group (source, dataset, method, target) is one chunk of ``rejudged.csv`` (columns
-``source, dataset, method, target, candidate, absorption_study, absorption_certified``),
-appended atomically when its last image is simulated: an interrupted run loses at most the
-group in flight, and a rerun skips the groups already there. Run it with
+One chunk (source, dataset, method, target, first candidate) is appended to ``rejudged.csv``
+(columns ``source, dataset, method, target, chunk, candidate, absorption_study,
+absorption_certified``) atomically when its last image is simulated: an interrupted run loses
+at most the chunk in flight, and a rerun skips the chunks already there. Table 1's cells are
+done in two passes, their first ten candidates, then the rest. Run it with
 ``python -m invdes.study.rejudge --profile paper --n-jobs 2``.
 """
 
@@ -27,24 +28,26 @@ from invdes.config import DATASETS, Profile
 from invdes.study.common import as_profile, generator_for
 
 REJUDGED_FILE = "rejudged.csv"
-COLUMNS = ("source", "dataset", "method", "target", "candidate", "absorption_study",
+COLUMNS = ("source", "dataset", "method", "target", "chunk", "candidate", "absorption_study",
            "absorption_certified")
 #: in the order they are re-judged (the conclusions of chapters 7 and 8 rest on the first ones)
 TABLE1_METHODS = ("lookup", "gan-mdn", "pca-mdn", "random-latent", "direct-mdn")
 
 
-def table1_groups(profile: Profile) -> Iterator[tuple[tuple, np.ndarray, np.ndarray]]:
-    """((source, dataset, method, target), images, study absorption) of Table 1's draw 0."""
+def table1_groups(profile: Profile, start: int = 0, stop: int | None = None
+                  ) -> Iterator[tuple[tuple, np.ndarray, np.ndarray]]:
+    """((source, dataset, method, target, first candidate), images, study absorption) of
+    candidates ``start:stop`` of Table 1's draw 0 (a pool's first ``n_candidates``)."""
     cells = artifacts.artifact_dir(profile.name, "evaluate", create=False) / "cells"
+    stop = profile.evaluation.n_candidates if stop is None else stop
     for method in TABLE1_METHODS:
         for name in DATASETS:
             for t in profile.evaluation.targets:
                 path = cells / f"{name}_{method}_{t:.2f}.npz"
-                if path.exists():  # a pool's first n_candidates are draw 0 (as in Table 1)
-                    n = profile.evaluation.n_candidates
+                if path.exists():
                     with np.load(path) as cell:
-                        yield (("table1", name, method, t), cell["images"][:n],
-                               cell["y_hat"][:n])
+                        yield (("table1", name, method, t, start), cell["images"][start:stop],
+                               cell["y_hat"][start:stop])
 
 
 def designer_groups(profile: Profile) -> Iterator[tuple[tuple, np.ndarray, np.ndarray]]:
@@ -58,7 +61,7 @@ def designer_groups(profile: Profile) -> Iterator[tuple[tuple, np.ndarray, np.nd
             for t in profile.evaluation.targets:
                 key = f"{t:.2f}"
                 if f"{key}/images" in designs:
-                    yield (("designer", name, "refine", t), designs[f"{key}/images"],
+                    yield (("designer", name, "refine", t, 0), designs[f"{key}/images"],
                            designs[f"{key}/absorption"])
 
 
@@ -70,18 +73,26 @@ def bo_groups(profile: Profile, generator) -> Iterator[tuple[tuple, np.ndarray, 
         runs = load_bo_runs(profile, name, profile.evaluation.targets)
         for (t, seed), res in sorted(runs.items()):
             z = np.asarray(res.z_best, np.float32)[None]
-            yield (("bo", name, f"bo-seed{seed}", t), generator.generate(z),
+            yield (("bo", name, f"bo-seed{seed}", t, 0), generator.generate(z),
                    np.array([res.y_best]))
 
 
-def _key(frame: pd.DataFrame) -> set:
-    return set(zip(frame["source"], frame["dataset"], frame["method"],
-                   frame["target"].round(4), strict=True))
+#: Table 1's candidates are re-judged in two passes: the first ten of every cell (so that every
+#: comparison has data early), then the rest
+FIRST_PASS = 10
+
+
+def _chunk_starts(frame: pd.DataFrame) -> set:
+    """(source, dataset, method, target, first candidate) of every chunk already written."""
+    if frame.empty:
+        return set()
+    starts = frame.groupby(["source", "dataset", "method", "target", "chunk"]).size().index
+    return {(s, d, m, round(t, 4), c) for s, d, m, t, c in starts}
 
 
 def run(profile: Profile | str | None = None, *, n_jobs: int = 1,
         sources=("designer", "bo", "table1")) -> pd.DataFrame:
-    """Re-judge every group of ``sources`` not yet in ``rejudged.csv``; return all rows."""
+    """Re-judge every chunk of ``sources`` not yet in ``rejudged.csv``; return all rows."""
     from tqdm import tqdm
 
     from invdes.physics.judges import load_certified
@@ -89,21 +100,23 @@ def run(profile: Profile | str | None = None, *, n_jobs: int = 1,
     profile = as_profile(profile)
     path = artifacts.artifact_dir(profile.name, "judge") / REJUDGED_FILE
     done = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=list(COLUMNS))
-    seen = _key(done) if len(done) else set()
-    groups = {"table1": lambda: table1_groups(profile),
+    seen = _chunk_starts(done)
+    first = min(FIRST_PASS, profile.evaluation.n_candidates)
+    groups = {"table1": lambda: [*table1_groups(profile, 0, first),
+                                 *table1_groups(profile, first)],
               "designer": lambda: designer_groups(profile),
               "bo": lambda: bo_groups(profile, generator_for(profile))}
     todo = [g for s in sources for g in groups[s]()
-            if (g[0][0], g[0][1], g[0][2], round(g[0][3], 4)) not in seen]
+            if len(g[1]) and (*g[0][:3], round(g[0][3], 4), g[0][4]) not in seen]
     parts = [done]
     judges = {name: load_certified(profile.name, name) for name in DATASETS}
     with tqdm(total=sum(len(g[1]) for g in todo), desc="re-judge", unit="img") as bar:
-        for (source, name, method, t), images, study in todo:
+        for (source, name, method, t, start), images, study in todo:
             cert = judges[name].absorption(images, profile.optics_for(name), n_jobs=n_jobs)
             parts.append(pd.DataFrame({
                 "source": source, "dataset": name, "method": method, "target": t,
-                "candidate": np.arange(len(images)), "absorption_study": study,
-                "absorption_certified": cert}))
+                "chunk": start, "candidate": start + np.arange(len(images)),
+                "absorption_study": study, "absorption_certified": cert}))
             _write(path, pd.concat(parts, ignore_index=True))
             bar.update(len(images))
     return pd.concat(parts, ignore_index=True)
