@@ -83,3 +83,22 @@ def test_designs_stay_new_and_different(designs):
 def test_same_inputs_same_designs(designs):
     a, b = run(designs, rounds=2), run(designs, rounds=2)
     np.testing.assert_array_equal(a.images, b.images)
+
+
+def test_a_step_too_short_to_flip_a_pixel_is_lengthened():
+    """A step whose image equals the design's is doubled until a pixel flips (or dropped
+    once it would exceed max_step)."""
+    from invdes.inverse.certify import _Point
+
+    class Threshold:
+        def generate(self, z):
+            z = np.asarray(z, float)
+            return np.stack([np.full((2, 2), zi[0] > 0.1, np.uint8) for zi in z])
+
+    certifier = Certifier(max_step=0.6)
+    best = [_Point(np.zeros(D, np.float32), np.zeros((2, 2), np.uint8), 0.5)]
+    u = np.eye(D)[0]
+    lines = {0: (u, 1.0, [(0.0, 0.5, best[0])])}
+    steps = certifier._flip_a_pixel({0: 0.02}, lines, best, Threshold())
+    assert steps[0] == pytest.approx(0.16)  # 0.02 -> 0.04 -> 0.08 -> 0.16 > 0.1
+    assert certifier._flip_a_pixel({0: -0.02}, lines, best, Threshold()) == {}

@@ -18,6 +18,7 @@ COMPARISONS = (
     ("GAN-MDN vs look-up", ("table1", "gan-mdn"), ("table1", "lookup")),
     ("designer vs look-up", ("designer", "refine"), ("table1", "lookup")),
     ("designer vs GAN-MDN", ("designer", "refine"), ("table1", "gan-mdn")),
+    ("designer vs BO best", ("designer", "refine"), ("bo", "bo-seed0")),
 )
 
 
@@ -32,15 +33,13 @@ def load(profile_name: str) -> pd.DataFrame:
     return frame
 
 
-def study_judge_band(profile_name: str) -> dict[str, float]:
-    """{data set: u95 of the study judge} (absolute absorption) from the convergence study."""
-    path = artifacts.artifact_dir(profile_name, "judge", create=False) / "certified.json"
+def study_judge_band(profile) -> dict[str, float]:
+    """{data set: u95 of the profile's study judge} (absolute absorption) from the
+    convergence study of chapter 2."""
+    path = artifacts.artifact_dir(profile.name, "judge", create=False) / "certified.json"
     record = json.loads(path.read_text())
-    out = {}
-    for name, r in record.items():
-        u = r["u95_by_harmonics"]
-        out[name] = float(u.get("4", next(iter(u.values()))))
-    return out
+    return {name: float(r["u95_by_harmonics"][str(profile.optics_for(name).harmonics[0])])
+            for name, r in record.items()}
 
 
 def survival_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -141,3 +140,89 @@ def mark_figure(fig, u_by_dataset: dict, panels) -> None:
         if panel is not None:
             name, target = panel
             mark_study_judge_band(ax, u_by_dataset[name], target)
+
+
+def rejudged_for(profile) -> pd.DataFrame:
+    """The re-judged rows of ``profile``: read for ``paper`` (committed, possibly partial);
+    re-judged now for ``smoke`` (seconds)."""
+    if profile.name != "paper":
+        from invdes.study import rejudge
+
+        rejudge.run(profile, n_jobs=1)
+    return load(profile.name)
+
+
+def coverage_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Candidates re-judged per source and method (rows) and data set (columns)."""
+    counts = frame.assign(method=[_label(s, m) for s, m in zip(frame["source"], frame["method"],
+                                                                strict=True)])
+    table = counts.groupby(["method", "dataset"]).size().unstack("dataset", fill_value=0)
+    return table.reset_index()
+
+
+def survival_wide(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean REP (%) at the study judge and at the certified judge, one row per (data set,
+    method), one column pair per target."""
+    table = survival_table(frame)
+    wide = table.pivot_table(index=["data set", "method"], columns="target",
+                             values=["mean REP study (%)", "mean REP certified (%)"])
+    wide = wide.swaplevel(0, 1, axis=1).sort_index(axis=1, level=0, sort_remaining=False)
+    wide.columns = pd.MultiIndex.from_tuples(
+        [(f"{t:.2f}", "study" if "study" in j else "certified") for t, j in wide.columns])
+    return wide
+
+
+def verdict_wide(frame: pd.DataFrame) -> pd.DataFrame:
+    """For each comparison and data set, per target: "holds" when the certified judge gives
+    the study judge's verdict, else "study verdict -> certified verdict"."""
+    table = comparisons(frame)
+    if table.empty:
+        return table
+    table["cell"] = [("holds: " + s) if h else f"{s} -> {c}" for s, c, h in
+                     zip(table["study verdict"], table["certified verdict"], table["holds"],
+                         strict=True)]
+    wide = table.pivot_table(index=["data set", "comparison"], columns="target", values="cell",
+                             aggfunc="first")
+    wide.columns = [f"{t:.2f}" for t in wide.columns]
+    return wide.reset_index()
+
+
+def mark_each_panel(fig, u_by_dataset: dict, targets) -> None:
+    """Each data set's study-judge error band (u95 / target, dotted line; the lower one
+    shaded) on the panels of ``fig``, one panel per target in ``targets`` order."""
+    for ax, target in zip(fig.axes, targets, strict=False):
+        lo, hi = ax.get_ylim()
+        bands = {name: 100 * u / target for name, u in u_by_dataset.items()}
+        ax.axhspan(lo, min(bands.values()), color="0.88", zorder=0, lw=0)
+        for (name, band), ls in zip(sorted(bands.items()), (":", "-."), strict=False):
+            ax.axhline(band, color="0.35", ls=ls, lw=1, label=f"{name} study judge's error")
+        ax.set_ylim(lo, max(hi, 1.5 * max(bands.values())))
+
+
+def certified_design_table() -> pd.DataFrame:
+    """The certified designs measured by ``benchmarks/certified_design.py`` (paper profile,
+    30 designs per target, 2 cores), one row per (data set, target); empty when not run."""
+    path = artifacts.REPO_ROOT / "benchmarks" / "results" / "certified_design.csv"
+    if not path.exists():
+        return pd.DataFrame()
+    table = pd.read_csv(path).sort_values(["dataset", "target"])
+    table["paper target"] = table["target"].round(4).isin([0.55, 0.6, 0.65, 0.7, 0.75])
+    return table[["dataset", "target", "paper target", "within_1pct", "median_rep_pct",
+                  "mean_rep_pct", "max_rep_pct", "mean_rep_study_pct", "all_new",
+                  "certified_sims", "study_sims", "wall_s"]].rename(columns={
+        "dataset": "data set", "within_1pct": "within 1 % (of 30)",
+        "median_rep_pct": "median REP (%)", "mean_rep_pct": "mean REP (%)",
+        "max_rep_pct": "max REP (%)", "mean_rep_study_pct": "mean REP, study judge (%)",
+        "all_new": "all new", "certified_sims": "certified sims",
+        "study_sims": "study sims", "wall_s": "s on 2 cores"})
+
+
+def designer_survival(frame: pd.DataFrame) -> pd.DataFrame:
+    """The study-judge designer's designs (chapter 8's benchmark) re-judged: per data set and
+    target, how many of 30 stay within 1 % REP at the certified judge."""
+    d = frame[frame["source"] == "designer"]
+    g = d.groupby(["dataset", "target"])
+    return pd.DataFrame({"within 1 % at the study judge": g["rep_study"].apply(
+        lambda r: int((r <= 1).sum())), "within 1 % at the certified judge": g[
+        "rep_certified"].apply(lambda r: int((r <= 1).sum())), "mean REP certified (%)": g[
+        "rep_certified"].mean()}).reset_index().rename(columns={"dataset": "data set"})

@@ -165,6 +165,6 @@ def noise_markdown(comparison: Sequence[Mapping], differences: Sequence[Mapping]
                 + ", ".join(f"{v} at {_ts(ts)}" for v, ts in by.items())
                 for (m, k), by in groups.items())
             s.append(f"{len(off)} of the paper's {len(ds)} numbers lie outside the 95 % range "
-                     "of a single draw of ours (Table 7.7)" + (f": {detail}." if off else "."))
+                     "of a single draw of ours (Table 7.6)" + (f": {detail}." if off else "."))
         paras.append(" ".join(s))
     return "\n\n".join(paras)

@@ -202,7 +202,7 @@ def budget_table(table: pd.DataFrame, y_ranges: Mapping[str, tuple]) -> pd.DataF
                "its mean <= look-up", "its max <= 0.5 %"]
     pct = {c: ".3f" for c in columns if c.endswith("(%)")}
     return frame(rows, columns, index=["data set", "target"], index_formats={"target": ".2f"},
-                 caption="Table 8.6. The designer's 30 designs with its default budget and "
+                 caption="Table 8.5. The designer's 30 designs with its default budget and "
                          "with its r_T run's longer one",
                  formats={**pct, "simulations": ",.0f", "long run": ",.0f"})
 
@@ -217,7 +217,7 @@ def timing_table(designer_timings: Mapping[str, dict]) -> pd.DataFrame:
                      "simulation": t["simulation_s"], "refinement": t["refinement_s"],
                      "total": t["wall_s"], "r_T run": t.get("curve_wall_s", np.nan)})
     return frame(rows, index=["data set", "target"], index_formats={"target": ".2f"},
-                 caption="Table 8.5. Where the designer's time goes (this machine); r_T run: "
+                 caption="Table 8.6. Where the designer's time goes (this machine); r_T run: "
                          "the whole second run with BO's number of simulations",
                  formats={c: format_seconds for c in ("proposal", "surrogate", "simulation",
                                                       "refinement", "total", "r_T run")})

@@ -83,15 +83,18 @@ class Certifier:
                 for zi, im, a in zip(z, images, absorption_study, strict=True)]
         sims = {"study": np.zeros(len(best), int), "certified": np.zeros(len(best), int)}
         self._certify_points(best, range(len(best)), simulate_certified, sims)
+        offsets = [[p.a_cert - p.a_study] for p in best]  # every certified point's offset
         for _ in range(int(self.rounds)):
             open_ = [i for i, p in enumerate(best) if abs(p.a_cert - target) / target
                      > self.rep_goal]
             if not open_:
                 break
-            moved = self._walk(target, best, open_, generator, simulate_study, gradient,
-                               train_packed, delta, sims)
+            goals = {i: target - float(np.mean(offsets[i])) for i in open_}
+            moved = self._walk(goals, best, generator, simulate_study, gradient, train_packed,
+                               delta, sims)
             self._certify_points(moved, list(moved), simulate_certified, sims)
             for i, p in moved.items():
+                offsets[i].append(p.a_cert - p.a_study)
                 if abs(p.a_cert - target) < abs(best[i].a_cert - target):
                     best[i] = p
         return _result(target, best, sims, train_packed, time.perf_counter() - t0)
@@ -106,11 +109,12 @@ class Certifier:
             points[i].a_cert = float(v)
             sims["certified"][i] += 1
 
-    def _walk(self, target, best, open_, generator, simulate_study, gradient, train_packed,
-              delta, sims) -> dict[int, _Point]:
-        """Line searches at the study judge towards each open design's shifted goal; returns
-        {design: the point nearest its goal} for the designs that moved."""
-        goals = {i: target - (best[i].a_cert - best[i].a_study) for i in open_}
+    def _walk(self, goals, best, generator, simulate_study, gradient, train_packed, delta,
+              sims) -> dict[int, _Point]:
+        """Line searches at the study judge towards each open design's goal (the target less
+        the mean offset of its certified points); returns {design: the point nearest its
+        goal} for the designs that moved."""
+        open_ = list(goals)
         zs = np.stack([best[i].z for i in open_]).astype(np.float32)
         _, grad = gradient(zs)
         slope = np.maximum(np.linalg.norm(grad, axis=1), 1e-3)
@@ -118,8 +122,12 @@ class Certifier:
                  for i, g, s in zip(open_, grad, slope, strict=True)}
         for _ in range(int(self.line_steps)):
             steps = {i: self._next_s(lines[i], goals[i]) for i in lines}
+            steps = {i: s for i, s in steps.items() if s is not None}
+            if not steps:
+                break
+            steps = self._flip_a_pixel(steps, lines, best, generator)
             cand = {i: np.clip(best[i].z + s * lines[i][0], -1, 1).astype(np.float32)
-                    for i, s in steps.items() if s is not None}
+                    for i, s in steps.items()}
             if not cand:
                 break
             keep = self._admissible(cand, generator, best, train_packed, delta)
@@ -152,6 +160,22 @@ class Certifier:
             s = s_a + (goal - y_a) / sec
         s = float(np.clip(s, -self.max_step, self.max_step))
         return None if any(abs(s - p[0]) < 1e-6 for p in pts) else s
+
+    def _flip_a_pixel(self, steps: dict, lines: dict, best, generator) -> dict:
+        """Steps lengthened (doubled, at most to ``max_step``) until their image differs from
+        the design's; a step that cannot flip a pixel is dropped."""
+        out = {}
+        for i, s in steps.items():
+            u, base = lines[i][0], best[i].image
+            while True:
+                z = np.clip(best[i].z + s * u, -1, 1).astype(np.float32)[None]
+                if not np.array_equal(generator.generate(z)[0], base):
+                    out[i] = s
+                    break
+                if abs(s) >= self.max_step:
+                    break
+                s = float(np.clip(2 * s, -self.max_step, self.max_step))
+        return out
 
     @staticmethod
     def _admissible(cand, generator, best, train_packed, delta) -> dict:
