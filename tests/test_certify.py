@@ -102,3 +102,15 @@ def test_a_step_too_short_to_flip_a_pixel_is_lengthened():
     steps = certifier._flip_a_pixel({0: 0.02}, lines, best, Threshold())
     assert steps[0] == pytest.approx(0.16)  # 0.02 -> 0.04 -> 0.08 -> 0.16 > 0.1
     assert certifier._flip_a_pixel({0: -0.02}, lines, best, Threshold()) == {}
+
+
+def test_secant_brackets_then_interpolates():
+    from invdes.inverse.certify import _secant
+
+    assert _secant([(0.0, 0.40)], 0.5, 1.0) is None
+    # not bracketed: the secant through the two points nearest the target
+    assert _secant([(0.0, 0.40), (0.1, 0.45)], 0.5, 1.0) == pytest.approx(0.2)
+    # bracketed: regula falsi between the nearest on each side
+    assert _secant([(0.0, 0.40), (0.1, 0.45), (0.3, 0.55), (0.5, 0.7)], 0.5,
+                   1.0) == pytest.approx(0.2)
+    assert _secant([(0.0, 0.40), (0.01, 0.401)], 0.5, 0.3) == pytest.approx(0.3)  # clipped

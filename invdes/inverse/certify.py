@@ -11,8 +11,12 @@ study judge:
    shifted goal target - d: a line search along the latent surrogate's gradient direction
    (a Newton step with the surrogate's slope, then secant steps on the simulated points), at
    most ``line_steps`` study simulations, keeping the novelty and diversity rules;
-3. the point reached is certified, the design keeps its best certified point, and steps 2-3
-   repeat for ``rounds`` rounds (or until every design meets ``rep_goal``).
+3. the point reached is certified; from then on the design moves along the same line by the
+   certified points themselves (regula falsi once they bracket the target, else the secant
+   through the two nearest it), one certified simulation per round: the certified response
+   along a line is much flatter than the study judge's, so a fixed offset undershoots;
+4. each design keeps its best certified point; rounds repeat ``rounds`` times (or until every
+   design meets ``rep_goal``).
 
 Every returned absorption is a certified-judge result.
 """
@@ -60,7 +64,7 @@ class Certifier:
     study simulations per design and round, ``rep_goal`` (a design within it stops),
     ``max_step`` (largest latent step along a line)."""
 
-    def __init__(self, rounds: int = 2, line_steps: int = 4, rep_goal: float = 0.004,
+    def __init__(self, rounds: int = 3, line_steps: int = 4, rep_goal: float = 0.004,
                  max_step: float = 0.6):
         self.rounds = rounds
         self.line_steps = line_steps
@@ -84,17 +88,28 @@ class Certifier:
         sims = {"study": np.zeros(len(best), int), "certified": np.zeros(len(best), int)}
         self._certify_points(best, range(len(best)), simulate_certified, sims)
         offsets = [[p.a_cert - p.a_study] for p in best]  # every certified point's offset
+        lines: dict[int, tuple] = {}  # design -> (origin z, direction, [(s, A_certified)])
         for _ in range(int(self.rounds)):
             open_ = [i for i, p in enumerate(best) if abs(p.a_cert - target) / target
                      > self.rep_goal]
             if not open_:
                 break
-            goals = {i: target - float(np.mean(offsets[i])) for i in open_}
-            moved = self._walk(goals, best, generator, simulate_study, gradient, train_packed,
-                               delta, sims)
-            self._certify_points(moved, list(moved), simulate_certified, sims)
-            for i, p in moved.items():
+            on_line = {i: lines[i] for i in open_ if i in lines}
+            moved = (self._certified_steps(target, on_line, best, generator, simulate_study,
+                                           train_packed, delta, sims) if on_line else {})
+            # no certified line yet, or none that gives a step: a walk at the study judge
+            goals = {i: target - float(np.mean(offsets[i])) for i in open_ if i not in moved}
+            if goals:
+                for i, (point, u, s) in self._walk(goals, best, generator, simulate_study,
+                                                   gradient, train_packed, delta,
+                                                   sims).items():
+                    lines[i] = (best[i].z, u, [(0.0, best[i].a_cert)])
+                    moved[i] = (point, s)
+            points = {i: p for i, (p, _) in moved.items()}
+            self._certify_points(points, list(points), simulate_certified, sims)
+            for i, (p, s) in moved.items():
                 offsets[i].append(p.a_cert - p.a_study)
+                lines[i][2].append((s, p.a_cert))
                 if abs(p.a_cert - target) < abs(best[i].a_cert - target):
                     best[i] = p
         return _result(target, best, sims, train_packed, time.perf_counter() - t0)
@@ -138,11 +153,34 @@ class Certifier:
                 sims["study"][i] += 1
                 lines[i][2].append((steps[i], float(v), _Point(zi, img, float(v))))
         moved = {}
-        for i, (_, _, pts) in lines.items():
+        for i, (u, _, pts) in lines.items():
             s, _, point = min(pts, key=lambda p: abs(p[1] - goals[i]))
             if s != 0.0:
-                moved[i] = point
+                moved[i] = (point, u, s)
         return moved
+
+    def _certified_steps(self, target, lines, best, generator, simulate_study, train_packed,
+                         delta, sims) -> dict:
+        """One step per design along its line, from its certified points: regula falsi once
+        they bracket the target, else the secant through the two nearest it. Returns
+        {design: (point, s)} of the admissible steps, simulated by the study judge."""
+        steps = {}
+        for i, (_, _, pts) in lines.items():
+            s = _secant(pts, target, self.max_step)
+            if s is not None and not any(abs(s - p[0]) < 1e-6 for p in pts):
+                steps[i] = s
+        cand = {i: np.clip(lines[i][0] + s * lines[i][1], -1, 1).astype(np.float32)
+                for i, s in steps.items()}
+        keep = self._admissible(cand, generator, best, train_packed, delta) if cand else {}
+        keep = {i: v for i, v in keep.items() if not np.array_equal(v[1], best[i].image)}
+        if not keep:
+            return {}
+        values = np.asarray(simulate_study(np.stack([img for _, img in keep.values()])))
+        out = {}
+        for (i, (zi, img)), v in zip(keep.items(), values, strict=True):
+            sims["study"][i] += 1
+            out[i] = (_Point(zi, img, float(v)), steps[i])
+        return out
 
     def _next_s(self, line, goal: float) -> float | None:
         """The next step along a line: Newton with the surrogate's slope from the start, then
@@ -192,6 +230,24 @@ class Certifier:
             if new_enough[k] and (row.size == 0 or row.min() >= delta / 2):
                 out[i] = (cand[i], images[k])
         return out
+
+
+def _secant(pts, target: float, max_step: float) -> float | None:
+    """The next s on a line of certified points [(s, A)]: regula falsi between the nearest
+    points on each side of the target, else the secant through the two nearest it (None with
+    fewer than two points or a flat secant)."""
+    if len(pts) < 2:
+        return None
+    below = [p for p in pts if p[1] < target]
+    above = [p for p in pts if p[1] >= target]
+    if below and above:
+        (s_a, y_a), (s_b, y_b) = max(below, key=lambda p: p[1]), min(above, key=lambda p: p[1])
+    else:
+        (s_a, y_a), (s_b, y_b) = sorted(pts, key=lambda p: abs(p[1] - target))[:2]
+    if s_a == s_b or abs(y_b - y_a) < 1e-9:
+        return None
+    s = s_a + (target - y_a) * (s_b - s_a) / (y_b - y_a)
+    return float(np.clip(s, -max_step, max_step))
 
 
 def _result(target, best, sims, train_packed, seconds) -> CertifiedDesigns:
