@@ -315,12 +315,18 @@ def _refine(target: float, dataset: str, n: int, seed: int, profile: Profile, bu
     from invdes.inverse.certify import Certifier
     from invdes.inverse.designer import surrogate_gradient
 
+    from tqdm import tqdm
+
     stack = profile.optics_for(dataset)
-    cert = Certifier().certify(
-        target, res.z, res.images, res.absorption, generator=generator, simulate_study=simulate,
-        simulate_certified=lambda images: judge.absorption(images, stack, n_jobs=n_jobs),
-        gradient=lambda z: surrogate_gradient(models.gradient_surrogate, z),
-        train_packed=packed, delta=models.delta)
+    certifier = Certifier()
+    with tqdm(total=n * (certifier.rounds + 1), unit="sim", desc="certify (at most)",
+              disable=not progress) as bar:
+        cert = certifier.certify(
+            target, res.z, res.images, res.absorption, generator=generator,
+            simulate_study=simulate,
+            simulate_certified=lambda images: judge.absorption(images, stack, n_jobs=n_jobs),
+            gradient=lambda z: surrogate_gradient(models.gradient_surrogate, z),
+            train_packed=packed, delta=models.delta, progress=lambda k: bar.update(k - bar.n))
     return DesignResult(images=cert.images, z=cert.z, absorption=cert.absorption, rep=cert.rep,
                         volume_fraction=_volume_fraction(cert.images), novelty=cert.novelty,
                         timings_s={"load_s": load_s, **res.timings_s, **cert.timings_s},

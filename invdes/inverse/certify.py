@@ -73,7 +73,8 @@ class Certifier:
 
     def certify(self, target: float, z, images, absorption_study, *, generator,
                 simulate_study: Callable, simulate_certified: Callable, gradient: Callable,
-                train_packed: nv.PackedImages, delta: float) -> CertifiedDesigns:
+                train_packed: nv.PackedImages, delta: float,
+                progress: Callable[[int], None] | None = None) -> CertifiedDesigns:
         """Certified designs for ``target`` from study-judge designs (z (n, d), images
         (n, h, w), their study absorption (n,)).
 
@@ -81,12 +82,15 @@ class Certifier:
         simulate_certified: images (k, h, w) -> absorption (k,); gradient: latents (k, d) ->
         (predicted absorption (k,), its gradient (k, d)), e.g. a latent surrogate's
         (:func:`invdes.inverse.designer.surrogate_gradient`); train_packed, delta: the novelty
-        rule's training images and distance."""
+        rule's training images and distance; progress: called with the number of certified
+        simulations after each batch."""
         t0 = time.perf_counter()
         best = [_Point(np.asarray(zi, np.float32), im, float(a))
                 for zi, im, a in zip(z, images, absorption_study, strict=True)]
         sims = {"study": np.zeros(len(best), int), "certified": np.zeros(len(best), int)}
         self._certify_points(best, range(len(best)), simulate_certified, sims)
+        if progress is not None:
+            progress(int(sims["certified"].sum()))
         offsets = [[p.a_cert - p.a_study] for p in best]  # every certified point's offset
         lines: dict[int, tuple] = {}  # design -> (origin z, direction, [(s, A_certified)])
         for _ in range(int(self.rounds)):
@@ -107,6 +111,8 @@ class Certifier:
                     moved[i] = (point, s)
             points = {i: p for i, (p, _) in moved.items()}
             self._certify_points(points, list(points), simulate_certified, sims)
+            if progress is not None:
+                progress(int(sims["certified"].sum()))
             for i, (p, s) in moved.items():
                 offsets[i].append(p.a_cert - p.a_study)
                 lines[i][2].append((s, p.a_cert))
