@@ -312,10 +312,10 @@ def _refine(target: float, dataset: str, n: int, seed: int, profile: Profile, bu
                             volume_fraction=_volume_fraction(res.images), novelty=res.novelty,
                             timings_s={"load_s": load_s, **res.timings_s},
                             absorption_study=res.absorption, **common)
+    from tqdm import tqdm
+
     from invdes.inverse.certify import Certifier
     from invdes.inverse.designer import surrogate_gradient
-
-    from tqdm import tqdm
 
     stack = profile.optics_for(dataset)
     certifier = Certifier()
