@@ -91,8 +91,9 @@ def _chunk_starts(frame: pd.DataFrame) -> set:
 
 
 def run(profile: Profile | str | None = None, *, n_jobs: int = 1,
-        sources=("designer", "bo", "table1")) -> pd.DataFrame:
-    """Re-judge every chunk of ``sources`` not yet in ``rejudged.csv``; return all rows."""
+        sources=("designer", "bo", "table1"), targets=None) -> pd.DataFrame:
+    """Re-judge every chunk of ``sources`` (at ``targets``, default all) not yet in
+    ``rejudged.csv``; return all rows."""
     from tqdm import tqdm
 
     from invdes.physics.judges import load_certified
@@ -106,8 +107,10 @@ def run(profile: Profile | str | None = None, *, n_jobs: int = 1,
                                  *table1_groups(profile, first)],
               "designer": lambda: designer_groups(profile),
               "bo": lambda: bo_groups(profile, generator_for(profile))}
+    wanted = None if targets is None else {round(float(t), 4) for t in targets}
     todo = [g for s in sources for g in groups[s]()
-            if len(g[1]) and (*g[0][:3], round(g[0][3], 4), g[0][4]) not in seen]
+            if len(g[1]) and (*g[0][:3], round(g[0][3], 4), g[0][4]) not in seen
+            and (wanted is None or round(g[0][3], 4) in wanted)]
     parts = [done]
     judges = {name: load_certified(profile.name, name) for name in DATASETS}
     with tqdm(total=sum(len(g[1]) for g in todo), desc="re-judge", unit="img") as bar:
@@ -132,8 +135,10 @@ def main(argv=None) -> None:
     parser.add_argument("--profile", default=None)
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--sources", default="designer,bo,table1")
+    parser.add_argument("--targets", type=float, nargs="+", default=None)
     args = parser.parse_args(argv)
-    frame = run(args.profile, n_jobs=args.n_jobs, sources=tuple(args.sources.split(",")))
+    frame = run(args.profile, n_jobs=args.n_jobs, sources=tuple(args.sources.split(",")),
+                targets=args.targets)
     print(frame.groupby(["source", "dataset"]).size())
 
 
