@@ -112,8 +112,8 @@ def plot_study_against_certified(frame: pd.DataFrame, axes_by_dataset: dict, u_s
             ax.scatter(g["rep_study"], g["rep_certified"], s=10, marker=marker, color=color,
                        alpha=0.6, label=_label(source, method))
         band = 100 * u_study[name] / data["target"].min()
-        ax.axhspan(0, band, color="0.85", zorder=0,
-                   label=f"study judge's error band (u95 {u_study[name]:.3f})")
+        ax.axhspan(1e-4, band, facecolor="none", edgecolor="#E69F00", hatch="///", lw=0,
+                   zorder=0, alpha=0.5, label=f"study judge's error (u95 {u_study[name]:.3f})")
         lim = max(data["rep_study"].max(), data["rep_certified"].max()) * 1.1
         ax.plot([1e-4, lim], [1e-4, lim], "k:", lw=0.8)
         ax.set(xscale="log", yscale="log", xlim=(1e-4, lim), ylim=(1e-2, lim),
@@ -127,9 +127,10 @@ def mark_study_judge_band(ax, u_study: float, target: float) -> None:
     the target): there the study judge cannot tell designs apart physically."""
     band = 100 * u_study / target
     lo, hi = ax.get_ylim()
-    ax.axhspan(lo, band, color="0.88", zorder=0, lw=0)
-    ax.axhline(band, color="0.35", ls=":", lw=1,
-               label=f"study judge's error, u95/target = {band:.1f} %")
+    ax.axhspan(lo, band, facecolor="none", edgecolor="#E69F00", hatch="///", lw=0, zorder=0,
+               alpha=0.5)
+    ax.axhline(band, color="#D55E00", ls=":", lw=1.2,
+               label=f"study judge's error (u95/target {band:.1f} %)")
     ax.set_ylim(lo, max(hi, 1.5 * band))
 
 
@@ -193,9 +194,10 @@ def mark_each_panel(fig, u_by_dataset: dict, targets) -> None:
     for ax, target in zip(fig.axes, targets, strict=False):
         lo, hi = ax.get_ylim()
         bands = {name: 100 * u / target for name, u in u_by_dataset.items()}
-        ax.axhspan(lo, min(bands.values()), color="0.88", zorder=0, lw=0)
+        ax.axhspan(lo, min(bands.values()), facecolor="none", edgecolor="#E69F00", hatch="///",
+                   lw=0, zorder=0, alpha=0.5)
         for (name, band), ls in zip(sorted(bands.items()), (":", "-."), strict=False):
-            ax.axhline(band, color="0.35", ls=ls, lw=1, label=f"{name} study judge's error")
+            ax.axhline(band, color="#D55E00", ls=ls, lw=1.2, label=f"{name} study judge's error")
         ax.set_ylim(lo, max(hi, 1.5 * max(bands.values())))
 
 
