@@ -32,6 +32,7 @@ def expected(image) -> float:
 
 
 def printed_absorption(out: str) -> float:
+    """The printed absorption (3 decimals when the judge's uncertainty is known, else 4)."""
     match = re.search(r"^absorption \((?:study|user) judge .*\): ([0-9.]+)", out,
                       flags=re.MULTILINE)
     assert match, f"no absorption line in output:\n{out}"
@@ -48,7 +49,7 @@ def test_simulate_png_prints_absorption(tmp_path, capsys, image, expected):
     assert cli.main(["simulate", str(path), "--profile", PROFILE, "--dataset", "data-ii",
                      "--judge", "study"]) == 0
     out = capsys.readouterr().out
-    assert printed_absorption(out) == pytest.approx(expected, abs=1e-4)
+    assert printed_absorption(out) == pytest.approx(expected, abs=5e-4)
     assert "16x16" in out and "stack of data-ii" in out
 
 
@@ -65,7 +66,7 @@ def test_simulate_picks_the_stack_of_the_data_set_the_image_size_belongs_to(
     out = capsys.readouterr().out
     assert f"stack of {dataset}" in out
     want = float(optics.absorption(img, profile.optics_for(dataset), n_jobs=1)[0])
-    assert printed_absorption(out) == pytest.approx(want, abs=1e-4)
+    assert printed_absorption(out) == pytest.approx(want, abs=5e-4)
 
 
 def test_simulate_without_dataset_rejects_a_size_of_no_data_set(tmp_path, capsys, image):
@@ -82,7 +83,7 @@ def test_simulate_npy_prints_absorption_and_writes_spectrum(tmp_path, capsys, im
     np.save(path, image)
     assert cli.main(["simulate", str(path), "--profile", PROFILE, "--dataset", "data-ii",
                      "--spectrum", str(plot), "--judge", "study"]) == 0
-    assert printed_absorption(capsys.readouterr().out) == pytest.approx(expected, abs=1e-4)
+    assert printed_absorption(capsys.readouterr().out) == pytest.approx(expected, abs=5e-4)
     assert plot.stat().st_size > 0
     with Image.open(plot) as im:
         assert im.format == "PNG" and min(im.size) > 100
@@ -184,7 +185,7 @@ def test_simulate_harmonics_runs_the_users_truncation(tmp_path, capsys, image):
     want = float(optics.absorption(image, dataclasses.replace(stack, harmonics=(2, 2)),
                                    n_jobs=1)[0])
     assert "user judge (m = 2)" in out
-    assert printed_absorption(out) == pytest.approx(want, abs=1e-4)
+    assert printed_absorption(out) == pytest.approx(want, abs=5e-4)
 
 
 @pytest.mark.parametrize("extra, message", [
