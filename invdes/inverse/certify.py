@@ -141,9 +141,10 @@ class Certifier:
         slope = np.maximum(np.linalg.norm(grad, axis=1), 1e-3)
         lines = {i: (g / s, s, [(0.0, best[i].a_study, best[i])])
                  for i, g, s in zip(open_, grad, slope, strict=True)}
+        scale = dict.fromkeys(open_, 1.0)  # halved after a step that broke the rules
         for _ in range(int(self.line_steps)):
             steps = {i: self._next_s(lines[i], goals[i]) for i in lines}
-            steps = {i: s for i, s in steps.items() if s is not None}
+            steps = {i: s * scale[i] for i, s in steps.items() if s is not None}
             if not steps:
                 break
             steps = self._flip_a_pixel(steps, lines, best, generator)
@@ -152,8 +153,10 @@ class Certifier:
             if not cand:
                 break
             keep = self._admissible(cand, generator, best, train_packed, delta)
+            for i in set(cand) - set(keep):
+                scale[i] *= 0.5  # too close to a training image or another design
             if not keep:
-                break
+                continue
             values = np.asarray(simulate_study(np.stack([img for _, img in keep.values()])))
             for (i, (zi, img)), v in zip(keep.items(), values, strict=True):
                 sims["study"][i] += 1
