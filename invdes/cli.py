@@ -75,16 +75,14 @@ def simulate_judge(args: argparse.Namespace, profile_name: str, dataset: str, st
     convergence study's u where it ran M), else ``--judge`` (certified by default)."""
     import dataclasses
 
+    from invdes.design import resolve_judge
     from invdes.physics import judges
 
     if args.harmonics is not None:
         judge = judges.fixed_judge(args.harmonics)
         u = judges.measured_uncertainty(profile_name, dataset, args.harmonics)
         return dataclasses.replace(judge, uncertainty=u)
-    if args.judge == "study":
-        m = int(stack.harmonics[0])
-        return judges.study_judge(stack, judges.measured_uncertainty(profile_name, dataset, m))
-    return judges.load_certified(profile_name, dataset)
+    return resolve_judge(args.judge, profile_name, dataset, stack)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -333,11 +331,7 @@ def _whole_number(text: str) -> int:
 def _harmonics(text: str) -> int:
     from invdes.physics.judges import check_harmonics
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 20; got {text!r}"
-                                         ) from None
+    value = _whole_number(text)
     try:
         return check_harmonics(value)
     except ValueError as exc:
